@@ -1,0 +1,1 @@
+//! The apitoken CLI (being written).

@@ -1,0 +1,3 @@
+//! apitokend (placeholder header; the daemon modules are being written).
+
+pub mod cli;
