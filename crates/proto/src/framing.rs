@@ -55,7 +55,7 @@ impl LineFramer {
                 if self.discarding {
                     self.discarding = false;
                 } else {
-                    let line = std::mem::replace(&mut *self.buf, Vec::new());
+                    let line = std::mem::take(&mut *self.buf);
                     out.push(Frame::Line(Zeroizing::new(line)));
                 }
             }

@@ -1,0 +1,197 @@
+//! cPanel account data: who is a WHM user, what they hold, who is suspended,
+//! and which login name a peer uid has.
+//!
+//! Read from `accounts_dir` (`resellers`, `suspended/<u>`) on demand so a
+//! change made by WHM takes effect on the next request. The parsed
+//! `resellers` file is cached and re-read only when its stamp (inode, size,
+//! mtime) changes, keeping lookups to one `stat`.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::acl::Holdings;
+
+/// A peer's uid, kept distinct from other integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Uid(pub u32);
+
+impl Uid {
+    pub const ROOT: Uid = Uid(0);
+}
+
+/// A WHM user (root or a reseller) as the account files describe it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub holdings: Holdings,
+    pub suspended: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Account),
+    /// Not root and not a reseller.
+    NotWhmUser,
+}
+
+/// A user name as cPanel allows it (and safe as a path component).
+pub fn is_valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
+struct Stamp {
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+#[derive(Debug, Default)]
+struct ResellerCache {
+    stamp: Option<Stamp>,
+    resellers: HashMap<String, Holdings>,
+}
+
+#[derive(Debug)]
+pub struct Accounts {
+    dir: PathBuf,
+    cache: Mutex<ResellerCache>,
+}
+
+impl Accounts {
+    pub fn new(dir: &Path) -> Accounts {
+        Accounts {
+            dir: dir.to_owned(),
+            cache: Mutex::new(ResellerCache::default()),
+        }
+    }
+
+    /// Looks a WHM user up; `root` always exists and holds `all`.
+    pub fn lookup(&self, name: &str) -> Result<Lookup, String> {
+        if !is_valid_user_name(name) {
+            return Ok(Lookup::NotWhmUser);
+        }
+        let holdings = if name == "root" {
+            Holdings::All
+        } else {
+            match self.reseller_holdings(name)? {
+                Some(h) => h,
+                None => return Ok(Lookup::NotWhmUser),
+            }
+        };
+        let suspended = name != "root" && self.dir.join("suspended").join(name).exists();
+        Ok(Lookup::Found(Account {
+            name: name.to_owned(),
+            holdings,
+            suspended,
+        }))
+    }
+
+    fn reseller_holdings(&self, name: &str) -> Result<Option<Holdings>, String> {
+        let path = self.dir.join("resellers");
+        let stamp = match std::fs::metadata(&path) {
+            Ok(m) => Some(Stamp {
+                ino: m.ino(),
+                size: m.size(),
+                mtime: m.mtime(),
+                mtime_nsec: m.mtime_nsec(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.stamp != stamp || stamp.is_none() {
+            let resellers = match stamp {
+                None => HashMap::new(),
+                Some(_) => parse_resellers(
+                    &std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                ),
+            };
+            *cache = ResellerCache { stamp, resellers };
+        }
+        Ok(cache.resellers.get(name).cloned())
+    }
+}
+
+/// `user:acl1,acl2` per line; blank items and `#` lines ignored.
+fn parse_resellers(text: &str) -> HashMap<String, Holdings> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (user, acls) = l.split_once(':').unwrap_or((l, ""));
+            let user = user.trim();
+            is_valid_user_name(user).then(|| (user.to_owned(), Holdings::from_list(acls)))
+        })
+        .collect()
+}
+
+/// The login name of `uid` from the system user database.
+pub fn login_name(uid: Uid) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid.0))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_reseller_and_others() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("resellers"),
+            "# comment\nbob:list-accts,,create-acct\nalice:all\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("suspended")).unwrap();
+        std::fs::write(dir.path().join("suspended/alice"), "").unwrap();
+        let a = Accounts::new(dir.path());
+        let Lookup::Found(root) = a.lookup("root").unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(root.holdings, Holdings::All);
+        let Lookup::Found(bob) = a.lookup("bob").unwrap() else {
+            unreachable!()
+        };
+        assert!(bob.holdings.holds("create-acct") && !bob.suspended);
+        let Lookup::Found(alice) = a.lookup("alice").unwrap() else {
+            unreachable!()
+        };
+        assert!(alice.suspended && alice.holdings == Holdings::All);
+        assert_eq!(a.lookup("carol").unwrap(), Lookup::NotWhmUser);
+        assert_eq!(a.lookup("../etc").unwrap(), Lookup::NotWhmUser);
+    }
+
+    #[test]
+    fn resellers_file_change_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Accounts::new(dir.path());
+        assert_eq!(a.lookup("bob").unwrap(), Lookup::NotWhmUser);
+        std::fs::write(dir.path().join("resellers"), "bob:list-accts\n").unwrap();
+        assert!(matches!(a.lookup("bob").unwrap(), Lookup::Found(_)));
+        std::fs::write(dir.path().join("resellers"), "bob:list-accts,x\n").unwrap();
+        let Lookup::Found(bob) = a.lookup("bob").unwrap() else {
+            unreachable!()
+        };
+        assert!(bob.holdings.holds("x"));
+    }
+
+    #[test]
+    fn login_name_of_root() {
+        assert_eq!(login_name(Uid::ROOT).as_deref(), Some("root"));
+    }
+}

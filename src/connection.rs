@@ -1,0 +1,81 @@
+//! One client connection: framed reads with a size cap and an idle
+//! timeout, and one reply line per request.
+//!
+//! Framing is `apitokend_proto::framing`, shared with the blocking client.
+//! A read that sees no byte for `idle` ends the connection; so does a reply
+//! the client does not read within the same time (a slot is never held by
+//! a client that stopped reading).
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Duration;
+
+use apitokend_proto::Response;
+use apitokend_proto::framing::{Frame, LineFramer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+#[derive(Debug)]
+pub enum ReadError {
+    Idle,
+    Io(io::Error),
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    stream: UnixStream,
+    framer: LineFramer,
+    ready: VecDeque<Frame>,
+    idle: Duration,
+    buf: Box<[u8]>,
+}
+
+impl Connection {
+    pub fn new(stream: UnixStream, max_line: usize, idle: Duration) -> Connection {
+        Connection {
+            stream,
+            framer: LineFramer::new(max_line),
+            ready: VecDeque::new(),
+            idle,
+            buf: vec![0u8; 8192].into_boxed_slice(),
+        }
+    }
+
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// The next complete frame; `Ok(None)` at end of stream. Cancel-safe:
+    /// bytes already read stay in the framer.
+    pub async fn next_frame(&mut self) -> Result<Option<Frame>, ReadError> {
+        loop {
+            if let Some(frame) = self.ready.pop_front() {
+                return Ok(Some(frame));
+            }
+            let read = tokio::time::timeout(self.idle, self.stream.read(&mut self.buf)).await;
+            let n = match read {
+                Err(_) => return Err(ReadError::Idle),
+                Ok(Err(e)) => return Err(ReadError::Io(e)),
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut frames = Vec::new();
+            self.framer.push(&self.buf[..n], &mut frames);
+            // The read buffer may hold a token: clear what was used.
+            self.buf[..n].fill(0);
+            self.ready.extend(frames);
+        }
+    }
+
+    /// Writes one reply line.
+    pub async fn send(&mut self, response: &Response) -> io::Result<()> {
+        let mut line = serde_json::to_vec(response).map_err(io::Error::other)?;
+        line.push(b'\n');
+        match tokio::time::timeout(self.idle, self.stream.write_all(&line)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client is not reading")),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Accept loop, connection limit and graceful shutdown.
+//!
+//! `run(listener, handler, limits, shutdown)` takes a bound listener and a
+//! shutdown future so tests and socket activation can supply their own. A
+//! semaphore bounds connections: past the limit a client gets a one-line
+//! `too_many_connections` reply instead of a hang. On shutdown the loop
+//! stops accepting, each connection finishes the request it is running,
+//! and `run` returns once all are gone (or the drain deadline passes).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apitokend_proto::framing::Frame;
+use apitokend_proto::{ErrorCode, Response};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::accounts::Uid;
+use crate::authz::Peer;
+use crate::config::Limits;
+use crate::connection::{Connection, ReadError};
+use crate::logging;
+
+/// Turns one request line from `peer` into a reply. Implementations are
+/// synchronous; the server runs them on the blocking pool.
+pub trait Handler: Send + Sync + 'static {
+    fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response;
+}
+
+impl Handler for crate::service::Service {
+    fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
+        crate::service::Service::handle_line(self, peer, line)
+    }
+}
+
+/// How long shutdown waits for in-flight requests.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+pub async fn run<H: Handler>(
+    listener: UnixListener,
+    handler: Arc<H>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(permit) => {
+                        let handler = Arc::clone(&handler);
+                        let limits = limits.clone();
+                        let stop = stop_rx.clone();
+                        tokio::spawn(async move {
+                            serve(stream, handler, &limits, stop).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => refuse_busy(&stream),
+                },
+                Err(e) => {
+                    // EMFILE and the like: back off instead of spinning.
+                    logging::error(&format!("accept failed: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_DEADLINE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        logging::warn("shutdown: some connections did not finish in time");
+    }
+}
+
+fn refuse_busy(stream: &UnixStream) {
+    let reply = Response::fail(
+        "",
+        ErrorCode::TooManyConnections,
+        "The daemon is at its connection limit; try again shortly.",
+    );
+    if let Ok(mut line) = serde_json::to_vec(&reply) {
+        line.push(b'\n');
+        // A fresh socket's buffer takes one short line without blocking.
+        let _ = stream.try_write(&line);
+    }
+}
+
+async fn serve<H: Handler>(
+    stream: UnixStream,
+    handler: Arc<H>,
+    limits: &Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let peer = match stream.peer_cred() {
+        Ok(cred) => Peer {
+            uid: Uid(cred.uid()),
+            pid: cred.pid(),
+        },
+        Err(e) => {
+            logging::warn(&format!("cannot read peer credentials: {e}"));
+            return;
+        }
+    };
+    let mut conn = Connection::new(
+        stream,
+        limits.max_request_bytes,
+        Duration::from_secs(limits.idle_timeout_secs),
+    );
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stopping| *stopping) => return,
+            frame = conn.next_frame() => frame,
+        };
+        let reply = match frame {
+            Ok(Some(Frame::Line(line))) => {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let handler = Arc::clone(&handler);
+                let peer = peer.clone();
+                match tokio::task::spawn_blocking(move || handler.handle_line(&peer, &line)).await
+                {
+                    Ok(reply) => reply,
+                    Err(e) => {
+                        logging::error(&format!("request handler failed: {e}"));
+                        Response::fail("", ErrorCode::Internal, "internal error")
+                    }
+                }
+            }
+            Ok(Some(Frame::TooLong)) => Response::fail(
+                "",
+                ErrorCode::RequestTooLarge,
+                format!(
+                    "The request line exceeds {} bytes.",
+                    limits.max_request_bytes
+                ),
+            ),
+            Ok(None) | Err(ReadError::Idle | ReadError::Io(_)) => return,
+        };
+        if conn.send(&reply).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,634 @@
+//! Control requests to replies: the five WHM `api_token_*` functions,
+//! revoke-all, and the account events of cPanel's hook scripts.
+//!
+//! No socket types here: a request line and the peer's kernel identity go
+//! in, a [`Response`] comes out. Everything is synchronous (LMDB commits,
+//! Argon2), so the server runs it on the blocking pool.
+
+use std::sync::Arc;
+
+use apitokend_proto::{ErrorCode, Request, Response};
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use crate::accounts::{self, Account, Accounts, Lookup};
+use crate::acl::{self, Catalog, Holdings};
+use crate::args::{ArgError, Args};
+use crate::authz::{self, Actor, Caller, Decision, Peer};
+use crate::clock::Clock;
+use crate::command::Command;
+use crate::iplist::{self, IpListChange};
+use crate::logging;
+use crate::store::{self, InsertOutcome, RenameOutcome, Store, TokenRecord, UpdateOutcome};
+use crate::tokens::{Hasher, Pepper, Token};
+
+/// Why a request failed: a stable code and a sentence for people.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub why: String,
+}
+
+impl Failure {
+    pub fn new(code: ErrorCode, why: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            why: why.into(),
+        }
+    }
+}
+
+impl From<ArgError> for Failure {
+    fn from(e: ArgError) -> Self {
+        Failure::new(ErrorCode::BadRequest, e.0)
+    }
+}
+
+impl From<store::StoreError> for Failure {
+    fn from(e: store::StoreError) -> Self {
+        logging::error(&e.to_string());
+        Failure::new(ErrorCode::Internal, "internal error in the token store")
+    }
+}
+
+type Outcome = Result<Option<Value>, Failure>;
+
+/// Token names: `^[A-Za-z0-9_-]{1,50}$`.
+pub fn is_valid_token_name(name: &str) -> bool {
+    (1..=50).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Latest Unix time accepted for `expires_at` (9999-12-31T23:59:59Z).
+const MAX_EXPIRY: i64 = 253_402_300_799;
+
+/// The parts of the daemon the control service works with.
+#[derive(Debug)]
+pub struct Service {
+    pub store: Store,
+    pub accounts: Accounts,
+    pub catalog: Arc<Catalog>,
+    pub hasher: Hasher,
+    pub pepper: Pepper,
+    pub clock: Arc<dyn Clock>,
+    pub expiry_warning_secs: i64,
+}
+
+fn failure_prefix(command: Command) -> &'static str {
+    match command {
+        Command::Create => "The system failed to create the API token",
+        Command::List => "The system failed to list the API tokens",
+        Command::Update => "The system failed to update the API token",
+        Command::Revoke => "The system failed to revoke the API token",
+        Command::RevokeAll => "The system failed to revoke the API tokens",
+        Command::GetDetails => "The system failed to get the API token details",
+        Command::AccountRemove | Command::AccountRename => {
+            "The system failed to process the account event"
+        }
+    }
+}
+
+impl Service {
+    /// Decodes one request line, authorizes it and runs it.
+    pub fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
+        let value: Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => {
+                return Response::fail(
+                    "",
+                    ErrorCode::InvalidJson,
+                    format!("The request is not valid JSON: {e}"),
+                );
+            }
+        };
+        let command_name = value
+            .get("command")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let request: Request = match serde_json::from_value(value) {
+            Ok(r) => r,
+            Err(e) => {
+                return Response::fail(
+                    &command_name,
+                    ErrorCode::BadRequest,
+                    format!(
+                        "The request must be an object with “command” (string), \
+                         optional “args” (object) and optional “user” (string): {e}"
+                    ),
+                );
+            }
+        };
+        self.handle(peer, request)
+    }
+
+    pub fn handle(&self, peer: &Peer, mut request: Request) -> Response {
+        let Some(command) = Command::parse(&request.command) else {
+            let shown: String = request.command.chars().take(64).collect();
+            return Response::fail(
+                &shown,
+                ErrorCode::UnknownCommand,
+                format!("Unknown command “{shown}”."),
+            );
+        };
+        let name = command.name();
+        let result = self.authorized(peer, command, &mut request);
+        match result {
+            Ok(data) => Response::ok(name, data),
+            Err(f) => Response::fail(name, f.code, format!("{}: {}", failure_prefix(command), f.why)),
+        }
+    }
+
+    fn authorized(&self, peer: &Peer, command: Command, request: &mut Request) -> Outcome {
+        if let Some(u) = &request.user
+            && !accounts::is_valid_user_name(u)
+        {
+            return Err(Failure::new(ErrorCode::InvalidUser, "invalid user name"));
+        }
+        let caller = authz::identify(peer, &self.accounts).map_err(|e| {
+            logging::error(&e);
+            Failure::new(ErrorCode::Internal, "cannot read the account data")
+        })?;
+        match authz::authorize(&caller, command, request.user.as_deref()) {
+            Decision::Deny(code, why) => {
+                logging::warn(&format!(
+                    "refused {} from uid {} (pid {}): {why}",
+                    command.name(),
+                    peer.uid.0,
+                    peer.pid.unwrap_or(-1)
+                ));
+                Err(Failure::new(code, why))
+            }
+            Decision::Allow(actor) => {
+                let viewer = match &caller {
+                    Caller::Reseller(a) => a.holdings.clone(),
+                    Caller::Root | Caller::Unprivileged(_) => Holdings::All,
+                };
+                self.dispatch(peer, &actor, &viewer, command, &mut request.args)
+            }
+        }
+    }
+
+    fn dispatch(
+        &self,
+        peer: &Peer,
+        actor: &Actor,
+        viewer: &Holdings,
+        command: Command,
+        args: &mut Map<String, Value>,
+    ) -> Outcome {
+        let out = match command {
+            Command::Create => self.create(actor, Args(args)),
+            Command::List => self.list(actor, viewer),
+            Command::Update => self.update(actor, Args(args)),
+            Command::Revoke => self.revoke(actor, Args(args)),
+            Command::RevokeAll => self.revoke_all(actor),
+            Command::GetDetails => self.get_details(actor, take_secret(args, "token")?),
+            Command::AccountRemove => self.account_remove(Args(args)),
+            Command::AccountRename => self.account_rename(Args(args)),
+        };
+        if out.is_ok() && !matches!(command, Command::List | Command::GetDetails) {
+            logging::info(&format!(
+                "{} by uid {} (pid {}) for owner {}",
+                command.name(),
+                peer.uid.0,
+                peer.pid.unwrap_or(-1),
+                actor.owner
+            ));
+        }
+        out
+    }
+
+    fn owner(&self, name: &str) -> Result<Account, Failure> {
+        match self.accounts.lookup(name) {
+            Ok(Lookup::Found(a)) => Ok(a),
+            Ok(Lookup::NotWhmUser) => Err(Failure::new(
+                ErrorCode::UnknownUser,
+                format!("“{name}” is not a WHM user (root or a reseller)"),
+            )),
+            Err(e) => {
+                logging::error(&e);
+                Err(Failure::new(ErrorCode::Internal, "cannot read the account data"))
+            }
+        }
+    }
+
+    fn active_owner(&self, name: &str) -> Result<Account, Failure> {
+        let account = self.owner(name)?;
+        if account.suspended {
+            return Err(Failure::new(
+                ErrorCode::Suspended,
+                format!("the account “{name}” is suspended"),
+            ));
+        }
+        Ok(account)
+    }
+
+    fn create(&self, actor: &Actor, args: Args<'_>) -> Outcome {
+        let owner = self.active_owner(&actor.owner)?;
+        let name = valid_name(&args.required("token_name")?, "token_name")?;
+        let acls = match args.list("acl")? {
+            None => None,
+            Some(values) => parse_acls(&values, &owner.holdings, &self.catalog)?,
+        };
+        let now = self.clock.now();
+        let expires_at = parse_expiry(args.single("expires_at")?, now)?.flatten();
+        let whitelist_ips = match args.list("whitelist_ip")? {
+            None => Vec::new(),
+            Some(values) => parse_ips(&values)?,
+        };
+        if self.store.get(&owner.name, &name)?.is_some() {
+            return Err(name_exists(&name));
+        }
+        let token = Token::generate().map_err(|e| {
+            logging::error(&e);
+            Failure::new(ErrorCode::Internal, "cannot generate a token")
+        })?;
+        let digest = token.digest();
+        let verifier = self.hasher.hash(&digest).map_err(|e| {
+            logging::error(&e);
+            Failure::new(ErrorCode::Internal, "cannot hash the token")
+        })?;
+        let mut record = TokenRecord {
+            owner: owner.name.clone(),
+            name: name.clone(),
+            create_time: now,
+            expires_at,
+            acls,
+            whitelist_ips,
+            index: store::index_hex(&self.pepper.index(&digest)),
+            verifier,
+            generation: 0,
+        };
+        match self.store.insert(record.clone())? {
+            InsertOutcome::NameExists => Err(name_exists(&name)),
+            InsertOutcome::Inserted(generation) => {
+                record.generation = generation;
+                let mut data = record_data(&record);
+                data.insert("token".into(), Value::String(token.expose().to_owned()));
+                Ok(Some(Value::Object(data)))
+            }
+        }
+    }
+
+    fn list(&self, actor: &Actor, viewer: &Holdings) -> Outcome {
+        let owner = self.owner(&actor.owner)?;
+        let now = self.clock.now();
+        let mut tokens = Map::new();
+        for rec in self.store.list(&owner.name)? {
+            let mut acls = Map::new();
+            for privilege in viewer.visible(&self.catalog) {
+                let has = match &rec.acls {
+                    None => owner.holdings.holds(privilege),
+                    Some(list) => list.iter().any(|a| a == privilege),
+                };
+                acls.insert(privilege.to_owned(), json!(u8::from(has)));
+            }
+            let expires_soon = rec
+                .expires_at
+                .is_some_and(|t| t > now && t - now <= self.expiry_warning_secs);
+            let entry = json!({
+                "name": rec.name,
+                "create_time": rec.create_time,
+                "expires_at": rec.expires_at,
+                "whitelist_ips": (!rec.whitelist_ips.is_empty()).then_some(&rec.whitelist_ips),
+                "acls": acls,
+                "has_full_access": u8::from(rec.acls.is_none()),
+                "expired": u8::from(rec.is_expired(now)),
+                "expires_soon": u8::from(expires_soon),
+                "last_used_at": Value::Null,
+                "last_used_ip": Value::Null,
+            });
+            tokens.insert(rec.name.clone(), entry);
+        }
+        Ok(Some(json!({ "tokens": tokens })))
+    }
+
+    fn update(&self, actor: &Actor, args: Args<'_>) -> Outcome {
+        let owner = self.active_owner(&actor.owner)?;
+        let name = args.required("token_name")?;
+        let new_name = args
+            .single("new_name")?
+            .map(|n| valid_name(&n, "new_name"))
+            .transpose()?;
+        let acls = args
+            .list("acl")?
+            .map(|values| parse_acls(&values, &owner.holdings, &self.catalog))
+            .transpose()?;
+        let now = self.clock.now();
+        let expires = parse_expiry(args.single("expires_at")?, now)?;
+        let ips = args.list("whitelist_ip")?.map(|v| parse_ips(&v)).transpose()?;
+        if new_name.is_none() && acls.is_none() && expires.is_none() && ips.is_none() {
+            return Err(Failure::new(
+                ErrorCode::NothingToChange,
+                "nothing to change: give new_name, acl, expires_at or whitelist_ip",
+            ));
+        }
+        if !is_valid_token_name(&name) {
+            return Err(not_found(&name));
+        }
+        let outcome = self.store.update(&owner.name, &name, |rec| {
+            if let Some(n) = new_name.clone() {
+                rec.name = n;
+            }
+            if let Some(a) = acls.clone() {
+                rec.acls = a;
+            }
+            if let Some(e) = expires {
+                rec.expires_at = e;
+            }
+            if let Some(i) = ips.clone() {
+                rec.whitelist_ips = i;
+            }
+            Ok::<(), Failure>(())
+        })?;
+        match outcome {
+            UpdateOutcome::Updated(rec) => Ok(Some(Value::Object(record_data(&rec)))),
+            UpdateOutcome::NotFound => Err(not_found(&name)),
+            UpdateOutcome::NameExists => Err(name_exists(new_name.as_deref().unwrap_or(&name))),
+            UpdateOutcome::Rejected(f) => Err(f),
+        }
+    }
+
+    fn revoke(&self, actor: &Actor, args: Args<'_>) -> Outcome {
+        let owner = self.owner(&actor.owner)?;
+        let names = args.list("token_name")?.unwrap_or_default();
+        if names.is_empty() {
+            return Err(Failure::new(
+                ErrorCode::BadRequest,
+                "argument “token_name” is required (it may be repeated)",
+            ));
+        }
+        let (valid, invalid): (Vec<String>, Vec<String>) =
+            names.into_iter().partition(|n| is_valid_token_name(n));
+        let (revoked, mut not_found) = self.store.revoke(&owner.name, &valid)?;
+        not_found.extend(invalid);
+        Ok(Some(json!({ "revoked": revoked, "not_found": not_found })))
+    }
+
+    fn revoke_all(&self, actor: &Actor) -> Outcome {
+        let owner = self.owner(&actor.owner)?;
+        let n = self.store.revoke_all(&owner.name)?;
+        Ok(Some(json!({ "revoked": n })))
+    }
+
+    fn get_details(&self, actor: &Actor, token: Zeroizing<String>) -> Outcome {
+        let owner = self.owner(&actor.owner)?;
+        if token.is_empty() {
+            return Err(Failure::new(ErrorCode::BadRequest, "argument “token” is empty"));
+        }
+        let token = Token::from_secret(token);
+        let digest = token.digest();
+        let Some(rec) = self.store.find_by_index(&self.pepper.index(&digest))? else {
+            return Ok(None);
+        };
+        if rec.owner != owner.name
+            || rec.is_expired(self.clock.now())
+            || !self.hasher.verify(&digest, &rec.verifier)
+        {
+            return Ok(None);
+        }
+        let mut data = record_data(&rec);
+        data.insert("acls".into(), json!(rec.acls.clone().unwrap_or_default()));
+        Ok(Some(Value::Object(data)))
+    }
+
+    fn account_remove(&self, args: Args<'_>) -> Outcome {
+        let user = valid_user(&args.required("user")?)?;
+        if user == "root" {
+            return Err(Failure::new(ErrorCode::BadRequest, "root cannot be removed"));
+        }
+        let n = self.store.revoke_all(&user)?;
+        Ok(Some(json!({ "user": user, "revoked": n })))
+    }
+
+    fn account_rename(&self, args: Args<'_>) -> Outcome {
+        let user = valid_user(&args.required("user")?)?;
+        let new_user = valid_user(&args.required("new_user")?)?;
+        if user == "root" || new_user == "root" || user == new_user {
+            return Err(Failure::new(
+                ErrorCode::BadRequest,
+                "a rename needs two different non-root user names",
+            ));
+        }
+        match self.store.rename_owner(&user, &new_user)? {
+            RenameOutcome::Moved(n) => Ok(Some(json!({
+                "user": user, "new_user": new_user, "moved": n
+            }))),
+            RenameOutcome::Conflict(names) => Err(Failure::new(
+                ErrorCode::NameExists,
+                format!(
+                    "“{new_user}” already has API tokens named {}; nothing was moved",
+                    names.join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+/// Removes a secret argument from the request, into a zeroizing buffer.
+fn take_secret(args: &mut Map<String, Value>, key: &str) -> Result<Zeroizing<String>, Failure> {
+    match args.remove(key) {
+        Some(Value::String(s)) => Ok(Zeroizing::new(s)),
+        None => Err(Failure::new(
+            ErrorCode::BadRequest,
+            format!("argument “{key}” is required"),
+        )),
+        Some(_) => Err(Failure::new(
+            ErrorCode::BadRequest,
+            format!("argument “{key}” must be a string"),
+        )),
+    }
+}
+
+fn valid_name(name: &str, key: &str) -> Result<String, Failure> {
+    if is_valid_token_name(name) {
+        Ok(name.to_owned())
+    } else {
+        let shown: String = name.chars().take(60).collect();
+        Err(Failure::new(
+            ErrorCode::InvalidName,
+            format!(
+                "invalid {key} “{shown}”: use 1 to 50 letters, digits, underscores or hyphens"
+            ),
+        ))
+    }
+}
+
+fn valid_user(name: &str) -> Result<String, Failure> {
+    if accounts::is_valid_user_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(Failure::new(ErrorCode::InvalidUser, "invalid user name"))
+    }
+}
+
+fn name_exists(name: &str) -> Failure {
+    Failure::new(
+        ErrorCode::NameExists,
+        format!("an API token named “{name}” already exists"),
+    )
+}
+
+fn not_found(name: &str) -> Failure {
+    let shown: String = name.chars().take(60).collect();
+    Failure::new(
+        ErrorCode::NotFound,
+        format!("no API token named “{shown}” exists"),
+    )
+}
+
+/// Validates an `acl` list: every name known and held, all bad ones named.
+/// `Ok(None)` is full access (`all`).
+fn parse_acls(
+    values: &[String],
+    holdings: &Holdings,
+    catalog: &Catalog,
+) -> Result<Option<Vec<String>>, Failure> {
+    let mut acls: Vec<String> = values.iter().map(|v| v.trim().to_owned()).collect();
+    if acls.is_empty() {
+        return Err(Failure::new(
+            ErrorCode::InvalidAcl,
+            "a token needs at least one ACL (omit “acl” for full access)",
+        ));
+    }
+    acls.sort();
+    acls.dedup();
+    let shown = |a: &String| format!("“{}”", a.chars().take(64).collect::<String>());
+    let unknown: Vec<String> = acls
+        .iter()
+        .filter(|a| !catalog.is_known(a))
+        .map(shown)
+        .collect();
+    let not_held: Vec<String> = acls
+        .iter()
+        .filter(|a| catalog.is_known(a) && !holdings.holds(a))
+        .map(shown)
+        .collect();
+    if !unknown.is_empty() || !not_held.is_empty() {
+        let mut parts = Vec::new();
+        if !unknown.is_empty() {
+            parts.push(format!("unknown privileges: {}", unknown.join(", ")));
+        }
+        if !not_held.is_empty() {
+            parts.push(format!(
+                "privileges the owner does not hold: {}",
+                not_held.join(", ")
+            ));
+        }
+        return Err(Failure::new(ErrorCode::InvalidAcl, parts.join("; ")));
+    }
+    if acls.iter().any(|a| a == acl::ALL) {
+        return Ok(None);
+    }
+    Ok(Some(acls))
+}
+
+/// `None`: not given. `Some(None)`: never expires. `Some(Some(t))`: expiry.
+fn parse_expiry(value: Option<String>, now: i64) -> Result<Option<Option<i64>>, Failure> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let v = v.trim();
+    if v.is_empty() || v == "0" {
+        return Ok(Some(None));
+    }
+    let bad = || {
+        Failure::new(
+            ErrorCode::InvalidExpiry,
+            format!(
+                "expires_at must be a Unix time (seconds), 0 or empty for never; got “{}”",
+                v.chars().take(40).collect::<String>()
+            ),
+        )
+    };
+    if !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let t: i64 = v.parse().map_err(|_| bad())?;
+    if t > MAX_EXPIRY {
+        return Err(bad());
+    }
+    if t <= now {
+        return Err(Failure::new(
+            ErrorCode::InvalidExpiry,
+            format!("expires_at {t} is not in the future"),
+        ));
+    }
+    Ok(Some(Some(t)))
+}
+
+fn parse_ips(values: &[String]) -> Result<Vec<String>, Failure> {
+    match iplist::parse(values) {
+        Ok(IpListChange::Clear) => Ok(Vec::new()),
+        Ok(IpListChange::Set(nets)) => Ok(nets.iter().map(iplist::format).collect()),
+        Err(why) => Err(Failure::new(ErrorCode::InvalidIp, why)),
+    }
+}
+
+/// The record as create/update/details return it (without the token).
+fn record_data(rec: &TokenRecord) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(rec.name));
+    m.insert("create_time".into(), json!(rec.create_time));
+    m.insert("expires_at".into(), json!(rec.expires_at));
+    if let Some(acls) = &rec.acls {
+        m.insert("acls".into(), json!(acls));
+    }
+    if !rec.whitelist_ips.is_empty() {
+        m.insert("whitelist_ips".into(), json!(rec.whitelist_ips));
+    }
+    m.insert("has_full_access".into(), json!(u8::from(rec.acls.is_none())));
+    m
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_names() {
+        assert!(is_valid_token_name("a"));
+        assert!(is_valid_token_name(&"x".repeat(50)));
+        assert!(is_valid_token_name("My_token-2"));
+        assert!(!is_valid_token_name(""));
+        assert!(!is_valid_token_name(&"x".repeat(51)));
+        assert!(!is_valid_token_name("with space"));
+        assert!(!is_valid_token_name("dot.ted"));
+        assert!(!is_valid_token_name("é"));
+    }
+
+    #[test]
+    fn expiry_rules() {
+        assert_eq!(parse_expiry(None, 100).unwrap(), None);
+        assert_eq!(parse_expiry(Some("0".into()), 100).unwrap(), Some(None));
+        assert_eq!(parse_expiry(Some("".into()), 100).unwrap(), Some(None));
+        assert_eq!(parse_expiry(Some("101".into()), 100).unwrap(), Some(Some(101)));
+        for bad in ["100", "99", "-5", "1.5", "tomorrow", "99999999999999999999"] {
+            let f = parse_expiry(Some(bad.into()), 100).unwrap_err();
+            assert_eq!(f.code, ErrorCode::InvalidExpiry, "{bad}");
+        }
+    }
+
+    #[test]
+    fn acl_rules_name_every_bad_one() {
+        let c = Catalog::builtin();
+        let h = Holdings::from_list("list-accts,create-acct");
+        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_acls(&v(&["list-accts", "create-acct", "list-accts"]), &h, &c).unwrap(),
+            Some(v(&["create-acct", "list-accts"]))
+        );
+        let f = parse_acls(&v(&["bogus", "passwd", "list-accts", "nope"]), &h, &c).unwrap_err();
+        assert_eq!(f.code, ErrorCode::InvalidAcl);
+        for part in ["“bogus”", "“nope”", "“passwd”"] {
+            assert!(f.why.contains(part), "{}", f.why);
+        }
+        assert!(parse_acls(&v(&["all"]), &h, &c).is_err());
+        assert_eq!(parse_acls(&v(&["all", "passwd"]), &Holdings::All, &c).unwrap(), None);
+        assert!(parse_acls(&[], &h, &c).is_err());
+    }
+}

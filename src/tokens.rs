@@ -1,0 +1,300 @@
+//! Tokens and everything derived from them.
+//!
+//! A token is 32 characters of `0-9A-Z` from the OS CSPRNG. We never store
+//! it: `digest = SHA-512(token)` (what cPanel stores, so its tokens import),
+//! `index = HMAC-SHA256(pepper, digest)` (the O(1) lookup key: a wrong token
+//! costs one hash and one B-tree miss, never Argon2), and
+//! `verifier = Argon2id(digest)` (the real check). Secrets live in
+//! zeroizing buffers and have redacted `Debug` output.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use hmac::{KeyInit, Mac};
+use sha2::Digest as _;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::config::Argon2Config;
+
+pub const TOKEN_LEN: usize = 32;
+const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// A plaintext token.
+pub struct Token(Zeroizing<String>);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// A fresh token; rejection sampling keeps every character equally likely.
+    pub fn generate() -> Result<Token, String> {
+        let mut out = Zeroizing::new(String::with_capacity(TOKEN_LEN));
+        let mut pool = Zeroizing::new([0u8; 64]);
+        while out.len() < TOKEN_LEN {
+            getrandom::fill(&mut pool[..])
+                .map_err(|e| format!("the system random generator failed: {e}"))?;
+            // 252 = 7 * 36: bytes at or above it would bias the low digits.
+            for &b in pool.iter().filter(|&&b| b < 252) {
+                if out.len() == TOKEN_LEN {
+                    break;
+                }
+                out.push(char::from(ALPHABET[usize::from(b % 36)]));
+            }
+        }
+        Ok(Token(out))
+    }
+
+    /// Wraps a token received from a client.
+    pub fn from_secret(secret: Zeroizing<String>) -> Token {
+        Token(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn digest(&self) -> Digest {
+        let mut d = [0u8; 64];
+        d.copy_from_slice(&sha2::Sha512::digest(self.0.as_bytes()));
+        Digest(Zeroizing::new(d))
+    }
+}
+
+/// SHA-512 of a token.
+pub struct Digest(Zeroizing<[u8; 64]>);
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Digest(<redacted>)")
+    }
+}
+
+impl Digest {
+    pub fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+}
+
+/// The LMDB key of a token record.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Index(pub [u8; 32]);
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Index(..)")
+    }
+}
+
+impl ConstantTimeEq for Index {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+/// The server-wide HMAC key: a token's index cannot be computed without it.
+pub struct Pepper(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pepper(<redacted>)")
+    }
+}
+
+impl Pepper {
+    /// Reads the pepper file, or creates it (0600) when absent and
+    /// `may_create` is true (a store with tokens must never get a new one).
+    pub fn load_or_create(path: &Path, may_create: bool) -> Result<Pepper, String> {
+        match std::fs::File::open(path) {
+            Ok(mut f) => {
+                let mode = f
+                    .metadata()
+                    .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(format!(
+                        "{} is accessible by group or others (mode {:o}); it must be 0600",
+                        path.display(),
+                        mode & 0o777
+                    ));
+                }
+                let mut buf = Zeroizing::new(Vec::new());
+                f.read_to_end(&mut buf)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let bytes: [u8; 32] = buf.as_slice().try_into().map_err(|_| {
+                    format!("{} must hold exactly 32 bytes", path.display())
+                })?;
+                Ok(Pepper(Zeroizing::new(bytes)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
+                let mut bytes = Zeroizing::new([0u8; 32]);
+                getrandom::fill(&mut bytes[..])
+                    .map_err(|e| format!("the system random generator failed: {e}"))?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                f.write_all(&bytes[..])
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                if let Some(dir) = path.parent() {
+                    std::fs::File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+                }
+                Ok(Pepper(bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "{} is missing but the store already holds tokens; restore it from backup \
+                 (a new pepper would invalidate every token)",
+                path.display()
+            )),
+            Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn from_bytes(bytes: [u8; 32]) -> Pepper {
+        Pepper(Zeroizing::new(bytes))
+    }
+
+    fn mac(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0[..])
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
+    pub fn index(&self, digest: &Digest) -> Index {
+        Index(self.mac(digest.as_bytes()))
+    }
+
+    /// A value stored beside the tokens so a wrong pepper file is detected
+    /// at start instead of silently failing every verify.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.mac(b"apitokend pepper fingerprint v1")
+    }
+}
+
+/// Argon2id hashing of digests with the configured parameters.
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    params: argon2::Params,
+}
+
+impl Hasher {
+    pub fn new(cfg: &Argon2Config) -> Result<Hasher, String> {
+        let params = argon2::Params::new(cfg.m_cost, cfg.t_cost, cfg.p_cost, None)
+            .map_err(|e| format!("invalid argon2 parameters: {e}"))?;
+        Ok(Hasher { params })
+    }
+
+    fn argon2(&self) -> argon2::Argon2<'static> {
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            self.params.clone(),
+        )
+    }
+
+    /// A PHC string for `digest` with a fresh random salt.
+    pub fn hash(&self, digest: &Digest) -> Result<String, String> {
+        self.argon2()
+            .hash_password(digest.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| format!("argon2 failed: {e}"))
+    }
+
+    /// Checks `digest` against a stored PHC string (its own parameters apply;
+    /// the output comparison is constant-time).
+    #[must_use]
+    pub fn verify(&self, digest: &Digest, phc: &str) -> bool {
+        self.argon2().verify_password(digest.as_bytes(), phc).is_ok()
+    }
+}
+
+/// Zeroizes a string that held a secret (e.g. a serde_json value).
+pub fn wipe(mut s: String) {
+    s.zeroize();
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_use_the_alphabet_and_differ() {
+        let a = Token::generate().unwrap();
+        let b = Token::generate().unwrap();
+        assert_eq!(a.expose().len(), TOKEN_LEN);
+        assert!(a.expose().bytes().all(|c| ALPHABET.contains(&c)));
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(format!("{a:?}"), "Token(<redacted>)");
+    }
+
+    #[test]
+    fn character_distribution_is_roughly_flat() {
+        let mut counts = [0u32; 36];
+        for _ in 0..2000 {
+            for c in Token::generate().unwrap().expose().bytes() {
+                let i = ALPHABET.iter().position(|&a| a == c).unwrap();
+                counts[i] += 1;
+            }
+        }
+        // 64000 draws, 1777.8 expected per symbol; a biased "b % 36" over
+        // 0..256 would give the first four symbols ~14% more.
+        for n in counts {
+            assert!((1550..=2010).contains(&n), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn digest_is_cpanel_sha512() {
+        let t = Token::from_secret(Zeroizing::new("UWU28DCA23NKY76CN17MDPKM3O7EFQY8".into()));
+        let hex: String = t.digest().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let expect: String = sha2::Sha512::digest(b"UWU28DCA23NKY76CN17MDPKM3O7EFQY8")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, expect);
+    }
+
+    #[test]
+    fn index_depends_on_pepper_and_argon2_round_trips() {
+        let t = Token::generate().unwrap();
+        let p1 = Pepper::from_bytes([1; 32]);
+        let p2 = Pepper::from_bytes([2; 32]);
+        assert!(p1.index(&t.digest()) != p2.index(&t.digest()));
+        assert!(p1.index(&t.digest()) == p1.index(&t.digest()));
+        let h = Hasher::new(&Argon2Config { m_cost: 64, t_cost: 1, p_cost: 1 }).unwrap();
+        let phc = h.hash(&t.digest()).unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(h.verify(&t.digest(), &phc));
+        assert!(!h.verify(&Token::generate().unwrap().digest(), &phc));
+    }
+
+    #[test]
+    fn pepper_file_created_0600_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pepper");
+        assert!(Pepper::load_or_create(&p, false).is_err());
+        let a = Pepper::load_or_create(&p, true).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let b = Pepper::load_or_create(&p, false).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Pepper::load_or_create(&p, false).unwrap_err().contains("0600"));
+    }
+}
