@@ -207,7 +207,10 @@ mod tests {
         let h = Holdings::from_list("list-accts,,create-acct");
         assert!(h.holds("list-accts") && h.holds("create-acct") && !h.holds("all"));
         let c = Catalog::builtin();
-        assert_eq!(h.visible(&c).collect::<Vec<_>>(), vec!["create-acct", "list-accts"]);
+        assert_eq!(
+            h.visible(&c).collect::<Vec<_>>(),
+            vec!["create-acct", "list-accts"]
+        );
     }
 
     #[test]

@@ -109,7 +109,12 @@ mod tests {
 
     #[test]
     fn wrong_types_name_the_key() {
-        for bad in [json!({"token_name": true}), json!({"token_name": {"a": 1}}), json!({"token_name": 1.5}), json!({"token_name": [null]})] {
+        for bad in [
+            json!({"token_name": true}),
+            json!({"token_name": {"a": 1}}),
+            json!({"token_name": 1.5}),
+            json!({"token_name": [null]}),
+        ] {
             let m = args(bad);
             let e = Args(&m).single("token_name").unwrap_err();
             assert!(e.0.contains("token_name"), "{}", e.0);
@@ -117,6 +122,12 @@ mod tests {
         let m = args(json!({"token_name": ["a", "b"]}));
         assert!(Args(&m).single("token_name").is_err());
         let m = args(json!({}));
-        assert!(Args(&m).required("token_name").unwrap_err().0.contains("required"));
+        assert!(
+            Args(&m)
+                .required("token_name")
+                .unwrap_err()
+                .0
+                .contains("required")
+        );
     }
 }

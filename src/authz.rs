@@ -140,12 +140,22 @@ mod tests {
         for c in Command::ALL {
             let token_cmd = !matches!(c, Command::AccountRemove | Command::AccountRename);
             // root: everything, as any owner
-            assert!(matches!(authorize(&Caller::Root, c, Some("bob")), Decision::Allow(_)));
+            assert!(matches!(
+                authorize(&Caller::Root, c, Some("bob")),
+                Decision::Allow(_)
+            ));
             // reseller: its own tokens only
             let own = authorize(&ok, c, None);
-            assert_eq!(matches!(own, Decision::Allow(ref a) if a.owner == "res"), token_cmd, "{c:?}");
+            assert_eq!(
+                matches!(own, Decision::Allow(ref a) if a.owner == "res"),
+                token_cmd,
+                "{c:?}"
+            );
             assert!(matches!(authorize(&ok, c, Some("res")), Decision::Allow(_)) == token_cmd);
-            assert!(matches!(authorize(&ok, c, Some("root")), Decision::Deny(ErrorCode::NotAuthorized, _)));
+            assert!(matches!(
+                authorize(&ok, c, Some("root")),
+                Decision::Deny(ErrorCode::NotAuthorized, _)
+            ));
             // others: nothing
             assert!(matches!(
                 authorize(&Caller::Unprivileged(None), c, None),
@@ -154,7 +164,10 @@ mod tests {
         }
         assert_eq!(
             authorize(&Caller::Root, Command::List, None),
-            Decision::Allow(Actor { owner: "root".into(), caller_is_root: true })
+            Decision::Allow(Actor {
+                owner: "root".into(),
+                caller_is_root: true
+            })
         );
         assert!(matches!(
             authorize(&reseller("list-accts", false), Command::List, None),
@@ -164,6 +177,9 @@ mod tests {
             authorize(&reseller("all", true), Command::List, None),
             Decision::Deny(ErrorCode::Suspended, _)
         ));
-        assert!(matches!(authorize(&reseller("all", false), Command::Create, None), Decision::Allow(_)));
+        assert!(matches!(
+            authorize(&reseller("all", false), Command::Create, None),
+            Decision::Allow(_)
+        ));
     }
 }

@@ -190,7 +190,9 @@ mod tests {
     fn unknown_key_is_named() {
         let e = Config::parse("stat_dir = \"/x\"\n").unwrap_err().0;
         assert!(e.contains("stat_dir"), "{e}");
-        let e = Config::parse("[limits]\nmax_conections = 3\n").unwrap_err().0;
+        let e = Config::parse("[limits]\nmax_conections = 3\n")
+            .unwrap_err()
+            .0;
         assert!(e.contains("max_conections"), "{e}");
         let e = Config::parse("[limit]\n").unwrap_err().0;
         assert!(e.contains("limit"), "{e}");
@@ -210,7 +212,10 @@ mod tests {
         let c = Config::parse("[limits]\nidle_timeout_secs = 5\n").unwrap();
         assert_eq!(c.limits.idle_timeout_secs, 5);
         assert_eq!(c.limits.max_connections, 1024);
-        assert_eq!(c.pepper_path(), PathBuf::from("/var/cpanel/apitokend/pepper"));
+        assert_eq!(
+            c.pepper_path(),
+            PathBuf::from("/var/cpanel/apitokend/pepper")
+        );
     }
 
     #[test]

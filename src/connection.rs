@@ -75,7 +75,10 @@ impl Connection {
         line.push(b'\n');
         match tokio::time::timeout(self.idle, self.stream.write_all(&line)).await {
             Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client is not reading")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client is not reading",
+            )),
         }
     }
 }

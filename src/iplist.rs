@@ -74,10 +74,7 @@ pub fn parse(values: &[String]) -> Result<IpListChange, String> {
         }
     }
     if !bad.is_empty() {
-        return Err(format!(
-            "invalid IP address or range: {}",
-            bad.join(", ")
-        ));
+        return Err(format!("invalid IP address or range: {}", bad.join(", ")));
     }
     if nets.is_empty() {
         return Err("whitelist_ip needs at least one address (or “any”)".to_owned());
@@ -154,7 +151,14 @@ mod tests {
     #[test]
     fn contract_example_normal_form() {
         assert_eq!(
-            norm(&["fc00:abcd::f", "10.0.0.2", "10.0.0.1/32", "192.168.0.0/16", "10.0.0.2", "::1/128"]),
+            norm(&[
+                "fc00:abcd::f",
+                "10.0.0.2",
+                "10.0.0.1/32",
+                "192.168.0.0/16",
+                "10.0.0.2",
+                "::1/128"
+            ]),
             vec![
                 "10.0.0.1",
                 "10.0.0.2",
@@ -170,14 +174,30 @@ mod tests {
         assert_eq!(norm(&["10.1.2.3/8"]), vec!["10.0.0.0/8"]);
         assert_eq!(norm(&["::ffff:1.2.3.4"]), vec!["1.2.3.4"]);
         assert_eq!(norm(&["::ffff:1.2.3.0/120"]), vec!["1.2.3.0/24"]);
-        assert_eq!(norm(&["fc00::/7"]), vec!["fc00:0000:0000:0000:0000:0000:0000:0000/7"]);
+        assert_eq!(
+            norm(&["fc00::/7"]),
+            vec!["fc00:0000:0000:0000:0000:0000:0000:0000/7"]
+        );
     }
 
     #[test]
     fn any_clears_and_bad_values_are_named() {
         assert_eq!(norm(&["1.2.3.4", "ANY"]), vec!["<any>"]);
-        let e = parse(&["1.2.3.4".into(), "".into(), "300.1.1.1".into(), "1.2.3.4/33".into(), "1.2.3.4/".into()]).unwrap_err();
-        assert!(e.contains("(empty value)") && e.contains("300.1.1.1") && e.contains("1.2.3.4/33") && e.contains("1.2.3.4/”"), "{e}");
+        let e = parse(&[
+            "1.2.3.4".into(),
+            "".into(),
+            "300.1.1.1".into(),
+            "1.2.3.4/33".into(),
+            "1.2.3.4/".into(),
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("(empty value)")
+                && e.contains("300.1.1.1")
+                && e.contains("1.2.3.4/33")
+                && e.contains("1.2.3.4/”"),
+            "{e}"
+        );
         let many: Vec<String> = (0..101).map(|i| format!("10.0.0.{}", i % 250)).collect();
         assert!(parse(&many).unwrap_err().contains("at most 100"));
         let hundred: Vec<String> = (0..100).map(|i| format!("10.0.1.{i}")).collect();
@@ -186,7 +206,13 @@ mod tests {
 
     #[test]
     fn matching() {
-        let list = match parse(&["10.0.0.0/8".into(), "2001:db8::/32".into(), "192.0.2.7".into()]).unwrap() {
+        let list = match parse(&[
+            "10.0.0.0/8".into(),
+            "2001:db8::/32".into(),
+            "192.0.2.7".into(),
+        ])
+        .unwrap()
+        {
             IpListChange::Set(l) => l,
             IpListChange::Clear => unreachable!(),
         };

@@ -127,8 +127,7 @@ async fn serve<H: Handler>(
                 }
                 let handler = Arc::clone(&handler);
                 let peer = peer.clone();
-                match tokio::task::spawn_blocking(move || handler.handle_line(&peer, &line)).await
-                {
+                match tokio::task::spawn_blocking(move || handler.handle_line(&peer, &line)).await {
                     Ok(reply) => reply,
                     Err(e) => {
                         logging::error(&format!("request handler failed: {e}"));

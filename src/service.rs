@@ -137,7 +137,11 @@ impl Service {
         let result = self.authorized(peer, command, &mut request);
         match result {
             Ok(data) => Response::ok(name, data),
-            Err(f) => Response::fail(name, f.code, format!("{}: {}", failure_prefix(command), f.why)),
+            Err(f) => Response::fail(
+                name,
+                f.code,
+                format!("{}: {}", failure_prefix(command), f.why),
+            ),
         }
     }
 
@@ -210,7 +214,10 @@ impl Service {
             )),
             Err(e) => {
                 logging::error(&e);
-                Err(Failure::new(ErrorCode::Internal, "cannot read the account data"))
+                Err(Failure::new(
+                    ErrorCode::Internal,
+                    "cannot read the account data",
+                ))
             }
         }
     }
@@ -319,7 +326,10 @@ impl Service {
             .transpose()?;
         let now = self.clock.now();
         let expires = parse_expiry(args.single("expires_at")?, now)?;
-        let ips = args.list("whitelist_ip")?.map(|v| parse_ips(&v)).transpose()?;
+        let ips = args
+            .list("whitelist_ip")?
+            .map(|v| parse_ips(&v))
+            .transpose()?;
         if new_name.is_none() && acls.is_none() && expires.is_none() && ips.is_none() {
             return Err(Failure::new(
                 ErrorCode::NothingToChange,
@@ -377,7 +387,10 @@ impl Service {
     fn get_details(&self, actor: &Actor, token: Zeroizing<String>) -> Outcome {
         let owner = self.owner(&actor.owner)?;
         if token.is_empty() {
-            return Err(Failure::new(ErrorCode::BadRequest, "argument “token” is empty"));
+            return Err(Failure::new(
+                ErrorCode::BadRequest,
+                "argument “token” is empty",
+            ));
         }
         let token = Token::from_secret(token);
         let digest = token.digest();
@@ -398,7 +411,10 @@ impl Service {
     fn account_remove(&self, args: Args<'_>) -> Outcome {
         let user = valid_user(&args.required("user")?)?;
         if user == "root" {
-            return Err(Failure::new(ErrorCode::BadRequest, "root cannot be removed"));
+            return Err(Failure::new(
+                ErrorCode::BadRequest,
+                "root cannot be removed",
+            ));
         }
         let n = self.store.revoke_all(&user)?;
         Ok(Some(json!({ "user": user, "revoked": n })))
@@ -450,9 +466,7 @@ fn valid_name(name: &str, key: &str) -> Result<String, Failure> {
         let shown: String = name.chars().take(60).collect();
         Err(Failure::new(
             ErrorCode::InvalidName,
-            format!(
-                "invalid {key} “{shown}”: use 1 to 50 letters, digits, underscores or hyphens"
-            ),
+            format!("invalid {key} “{shown}”: use 1 to 50 letters, digits, underscores or hyphens"),
         ))
     }
 }
@@ -580,7 +594,10 @@ fn record_data(rec: &TokenRecord) -> Map<String, Value> {
     if !rec.whitelist_ips.is_empty() {
         m.insert("whitelist_ips".into(), json!(rec.whitelist_ips));
     }
-    m.insert("has_full_access".into(), json!(u8::from(rec.acls.is_none())));
+    m.insert(
+        "has_full_access".into(),
+        json!(u8::from(rec.acls.is_none())),
+    );
     m
 }
 
@@ -606,7 +623,10 @@ mod tests {
         assert_eq!(parse_expiry(None, 100).unwrap(), None);
         assert_eq!(parse_expiry(Some("0".into()), 100).unwrap(), Some(None));
         assert_eq!(parse_expiry(Some("".into()), 100).unwrap(), Some(None));
-        assert_eq!(parse_expiry(Some("101".into()), 100).unwrap(), Some(Some(101)));
+        assert_eq!(
+            parse_expiry(Some("101".into()), 100).unwrap(),
+            Some(Some(101))
+        );
         for bad in ["100", "99", "-5", "1.5", "tomorrow", "99999999999999999999"] {
             let f = parse_expiry(Some(bad.into()), 100).unwrap_err();
             assert_eq!(f.code, ErrorCode::InvalidExpiry, "{bad}");
@@ -628,7 +648,10 @@ mod tests {
             assert!(f.why.contains(part), "{}", f.why);
         }
         assert!(parse_acls(&v(&["all"]), &h, &c).is_err());
-        assert_eq!(parse_acls(&v(&["all", "passwd"]), &Holdings::All, &c).unwrap(), None);
+        assert_eq!(
+            parse_acls(&v(&["all", "passwd"]), &Holdings::All, &c).unwrap(),
+            None
+        );
         assert!(parse_acls(&[], &h, &c).is_err());
     }
 }

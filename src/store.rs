@@ -168,7 +168,10 @@ impl Store {
             .map_err(|e| StoreError(format!("cannot resolve {}: {e}", dir.display())))?;
         {
             let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
-            if !opened.get_or_insert_with(HashSet::new).insert(canonical.clone()) {
+            if !opened
+                .get_or_insert_with(HashSet::new)
+                .insert(canonical.clone())
+            {
                 return Err(StoreError(format!(
                     "{} is already open in this process",
                     canonical.display()
@@ -202,7 +205,9 @@ impl Store {
                         )));
                     }
                 }
-                Ok(CommitOrAbort::<_, ()>::Commit((records, index, usage, meta)))
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    records, index, usage, meta,
+                )))
             })?
             .unwrap_commit();
         for file in ["data.mdb", "lock.mdb"] {
@@ -268,8 +273,7 @@ impl Store {
                 Ok(((), false))
             }
             Some(_) => Err(StoreError(
-                "the pepper file does not belong to this token store (fingerprint mismatch)"
-                    .into(),
+                "the pepper file does not belong to this token store (fingerprint mismatch)".into(),
             )),
         })
     }
@@ -418,7 +422,11 @@ impl Store {
                     .get(wtxn, key)?
                     .ok_or_else(|| StoreError("record vanished".into()))?;
                 let rec = decode(bytes)?;
-                if self.records.get(wtxn, &record_key(new, &rec.name))?.is_some() {
+                if self
+                    .records
+                    .get(wtxn, &record_key(new, &rec.name))?
+                    .is_some()
+                {
                     conflicts.push(rec.name.clone());
                 }
                 moved.push(rec);

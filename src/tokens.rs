@@ -128,9 +128,10 @@ impl Pepper {
                 let mut buf = Zeroizing::new(Vec::new());
                 f.read_to_end(&mut buf)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let bytes: [u8; 32] = buf.as_slice().try_into().map_err(|_| {
-                    format!("{} must hold exactly 32 bytes", path.display())
-                })?;
+                let bytes: [u8; 32] = buf
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| format!("{} must hold exactly 32 bytes", path.display()))?;
                 Ok(Pepper(Zeroizing::new(bytes)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
@@ -220,7 +221,9 @@ impl Hasher {
     /// the output comparison is constant-time).
     #[must_use]
     pub fn verify(&self, digest: &Digest, phc: &str) -> bool {
-        self.argon2().verify_password(digest.as_bytes(), phc).is_ok()
+        self.argon2()
+            .verify_password(digest.as_bytes(), phc)
+            .is_ok()
     }
 }
 
@@ -263,7 +266,12 @@ mod tests {
     #[test]
     fn digest_is_cpanel_sha512() {
         let t = Token::from_secret(Zeroizing::new("UWU28DCA23NKY76CN17MDPKM3O7EFQY8".into()));
-        let hex: String = t.digest().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = t
+            .digest()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let expect: String = sha2::Sha512::digest(b"UWU28DCA23NKY76CN17MDPKM3O7EFQY8")
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -278,7 +286,12 @@ mod tests {
         let p2 = Pepper::from_bytes([2; 32]);
         assert!(p1.index(&t.digest()) != p2.index(&t.digest()));
         assert!(p1.index(&t.digest()) == p1.index(&t.digest()));
-        let h = Hasher::new(&Argon2Config { m_cost: 64, t_cost: 1, p_cost: 1 }).unwrap();
+        let h = Hasher::new(&Argon2Config {
+            m_cost: 64,
+            t_cost: 1,
+            p_cost: 1,
+        })
+        .unwrap();
         let phc = h.hash(&t.digest()).unwrap();
         assert!(phc.starts_with("$argon2id$"));
         assert!(h.verify(&t.digest(), &phc));
@@ -291,10 +304,17 @@ mod tests {
         let p = dir.path().join("pepper");
         assert!(Pepper::load_or_create(&p, false).is_err());
         let a = Pepper::load_or_create(&p, true).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let b = Pepper::load_or_create(&p, false).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(Pepper::load_or_create(&p, false).unwrap_err().contains("0600"));
+        assert!(
+            Pepper::load_or_create(&p, false)
+                .unwrap_err()
+                .contains("0600")
+        );
     }
 }

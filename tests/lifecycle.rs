@@ -28,10 +28,16 @@ fn state_files_and_socket_modes() {
 #[test]
 fn acknowledged_changes_survive_sigkill() {
     // Default Argon2 parameters here: the real cost, once.
-    let mut d = Daemon::builder().config("[argon2]\nm_cost = 19456\nt_cost = 2\np_cost = 1\n").start();
+    let mut d = Daemon::builder()
+        .config("[argon2]\nm_cost = 19456\nt_cost = 2\np_cost = 1\n")
+        .start();
     let mut tokens = Vec::new();
     for i in 0..5 {
-        let data = create(&d, None, json!({"token_name": format!("t{i}"), "acl": ["list-accts"], "whitelist_ip": "10.0.0.0/8"}));
+        let data = create(
+            &d,
+            None,
+            json!({"token_name": format!("t{i}"), "acl": ["list-accts"], "whitelist_ip": "10.0.0.0/8"}),
+        );
         assert!(data["create_time"].as_i64().is_some());
         tokens.push(data);
     }
@@ -49,7 +55,8 @@ fn acknowledged_changes_survive_sigkill() {
     assert_eq!(names, vec!["renamed", "t0", "t3", "t4"]);
     // Tokens still authenticate (the pepper and verifiers survived).
     for (i, t) in tokens.iter().enumerate() {
-        let r = d.call_json(json!({"command": "api_token_get_details", "args": {"token": t["token"]}}));
+        let r =
+            d.call_json(json!({"command": "api_token_get_details", "args": {"token": t["token"]}}));
         assert_eq!(r.data.is_some(), i != 2, "token {i}");
     }
 }
@@ -63,13 +70,21 @@ fn sigterm_drains_and_exits_zero() {
     assert!(!d.socket.exists(), "socket removed on shutdown");
     assert!(d.stderr().contains("stopped"));
     d.restart();
-    assert!(d.call(req("api_token_list")).data.unwrap()["tokens"].get("x").is_some());
+    assert!(
+        d.call(req("api_token_list")).data.unwrap()["tokens"]
+            .get("x")
+            .is_some()
+    );
 }
 
 #[test]
 fn second_daemon_on_same_store_is_refused() {
     let d = Daemon::start();
-    let out = Command::new(DAEMON).arg("--config").arg(&d.config).output().unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&d.config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already"), "{err}");
@@ -84,52 +99,104 @@ fn a_foreign_or_missing_pepper_is_refused() {
     let pepper = d.state.join("pepper");
     let original = std::fs::read(&pepper).unwrap();
     std::fs::remove_file(&pepper).unwrap();
-    let out = Command::new(DAEMON).arg("--config").arg(&d.config).output().unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&d.config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
     std::fs::write(&pepper, [7u8; 32]).unwrap();
     std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(DAEMON).arg("--config").arg(&d.config).output().unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&d.config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fingerprint"));
     std::fs::write(&pepper, original).unwrap();
     d.restart();
-    assert!(d.call(req("api_token_list")).data.unwrap()["tokens"].get("x").is_some());
+    assert!(
+        d.call(req("api_token_list")).data.unwrap()["tokens"]
+            .get("x")
+            .is_some()
+    );
 }
 
 #[test]
 fn config_errors_name_the_key_and_check_config_prints_effective_settings() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, "state_dir = \"/tmp/x\"\n[limits]\nmax_conections = 5\n").unwrap();
-    let out = Command::new(DAEMON).arg("--config").arg(&cfg).arg("--check-config").output().unwrap();
+    std::fs::write(
+        &cfg,
+        "state_dir = \"/tmp/x\"\n[limits]\nmax_conections = 5\n",
+    )
+    .unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_conections"));
 
     std::fs::write(&cfg, "stat_dir = \"/tmp/x\"\n").unwrap();
-    let out = Command::new(DAEMON).arg("--config").arg(&cfg).arg("--check-config").output().unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("stat_dir"));
 
-    std::fs::write(&cfg, "expiry_warning_days = 3\n[limits]\nidle_timeout_secs = 9\n").unwrap();
-    let out = Command::new(DAEMON).arg("--config").arg(&cfg).arg("--check-config").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &cfg,
+        "expiry_warning_days = 3\n[limits]\nidle_timeout_secs = 9\n",
+    )
+    .unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let shown: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(shown["expiry_warning_days"].as_integer(), Some(3));
     assert_eq!(shown["limits"]["idle_timeout_secs"].as_integer(), Some(9));
     assert_eq!(shown["limits"]["max_connections"].as_integer(), Some(1024));
     assert_eq!(shown["state_dir"].as_str(), Some("/var/cpanel/apitokend"));
-    assert_eq!(shown["pepper_file"].as_str(), Some("/var/cpanel/apitokend/pepper"));
+    assert_eq!(
+        shown["pepper_file"].as_str(),
+        Some("/var/cpanel/apitokend/pepper")
+    );
 
     let missing = dir.path().join("absent.toml");
-    let out = Command::new(DAEMON).arg("--config").arg(&missing).arg("--check-config").output().unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&missing)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("absent.toml"));
 
     let acls = dir.path().join("acls.conf");
     std::fs::write(&acls, "Not A Name\n").unwrap();
     std::fs::write(&cfg, format!("acls_file = {acls:?}\n")).unwrap();
-    let out = Command::new(DAEMON).arg("--config").arg(&cfg).arg("--check-config").output().unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("acls.conf:1"));
 }
@@ -139,8 +206,14 @@ fn plugin_privileges_from_acls_file() {
     let dir = tempfile::tempdir().unwrap();
     let acls = dir.path().join("acls.conf");
     std::fs::write(&acls, "# plugin privileges\nsoftware-foo\n").unwrap();
-    let d = Daemon::builder().config(&format!("acls_file = {acls:?}\n")).start();
-    let data = create(&d, None, json!({"token_name": "p", "acl": ["software-foo"]}));
+    let d = Daemon::builder()
+        .config(&format!("acls_file = {acls:?}\n"))
+        .start();
+    let data = create(
+        &d,
+        None,
+        json!({"token_name": "p", "acl": ["software-foo"]}),
+    );
     assert_eq!(data["acls"], json!(["software-foo"]));
     let r = d.call_json(json!({"command": "api_token_create", "args": {"token_name": "q", "acl": ["software-bar"]}}));
     assert_eq!(common::error_code(&r), "invalid_acl");
@@ -157,7 +230,10 @@ fn dev_dir_runs_without_root_paths() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(&format!("{}", dir.path().canonicalize().unwrap().join("state").display())));
+    assert!(text.contains(&format!(
+        "{}",
+        dir.path().canonicalize().unwrap().join("state").display()
+    )));
     assert!(text.contains("log = \"stderr\""));
     assert!(dir.path().join("accounts/resellers").exists());
 }

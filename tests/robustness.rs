@@ -17,7 +17,9 @@ fn read_reply(client: &mut apitokend_proto::client::Client) -> Response {
 
 #[test]
 fn malformed_lines_get_failures_and_the_connection_stays_usable() {
-    let d = Daemon::builder().config("[limits]\nmax_request_bytes = 2048\n").start();
+    let d = Daemon::builder()
+        .config("[limits]\nmax_request_bytes = 2048\n")
+        .start();
     let mut c = d.client();
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"not json at all\n".to_vec(), "invalid_json"),
@@ -39,12 +41,18 @@ fn malformed_lines_get_failures_and_the_connection_stays_usable() {
     for (line, code) in &cases {
         c.send_raw(line).unwrap();
         let r = read_reply(&mut c);
-        assert_eq!(error_code(&r), *code, "for {:?}", String::from_utf8_lossy(&line[..line.len().min(60)]));
+        assert_eq!(
+            error_code(&r),
+            *code,
+            "for {:?}",
+            String::from_utf8_lossy(&line[..line.len().min(60)])
+        );
         assert!(!r.metadata.reason.is_empty());
     }
     // Blank lines are ignored; the same connection still works.
     c.send_raw(b"\n  \n").unwrap();
-    c.send_raw(b"{\"command\":\"api_token_create\",\"args\":{\"token_name\":\"ok\"}}\n").unwrap();
+    c.send_raw(b"{\"command\":\"api_token_create\",\"args\":{\"token_name\":\"ok\"}}\n")
+        .unwrap();
     assert!(read_reply(&mut c).is_ok());
     // Several requests in one write are answered in order.
     c.send_raw(b"{\"command\":\"api_token_list\"}\n{\"command\":\"nope\"}\n{\"command\":\"api_token_list\"}\n")
@@ -57,7 +65,9 @@ fn malformed_lines_get_failures_and_the_connection_stays_usable() {
 
 #[test]
 fn oversized_line_is_refused_early_and_other_clients_are_unaffected() {
-    let d = Daemon::builder().config("[limits]\nmax_request_bytes = 4096\n").start();
+    let d = Daemon::builder()
+        .config("[limits]\nmax_request_bytes = 4096\n")
+        .start();
     let mut big = d.client();
     // Past the cap, without a newline: the reply comes before the line ends.
     big.send_raw(&vec![b'a'; 10_000]).unwrap();
@@ -66,7 +76,8 @@ fn oversized_line_is_refused_early_and_other_clients_are_unaffected() {
     create(&d, None, json!({"token_name": "x"}));
     // The rest of the long line is skipped; the next line is read normally.
     big.send_raw(&vec![b'b'; 100_000]).unwrap();
-    big.send_raw(b"\n{\"command\":\"api_token_list\"}\n").unwrap();
+    big.send_raw(b"\n{\"command\":\"api_token_list\"}\n")
+        .unwrap();
     let r = read_reply(&mut big);
     assert!(r.is_ok(), "{r:?}");
     assert!(r.data.unwrap()["tokens"].get("x").is_some());
@@ -74,7 +85,9 @@ fn oversized_line_is_refused_early_and_other_clients_are_unaffected() {
 
 #[test]
 fn connection_limit_answers_instead_of_hanging() {
-    let d = Daemon::builder().config("[limits]\nmax_connections = 3\n").start();
+    let d = Daemon::builder()
+        .config("[limits]\nmax_connections = 3\n")
+        .start();
     let held: Vec<_> = (0..3).map(|_| d.client()).collect();
     // Make sure the daemon accepted all three before the fourth arrives.
     for mut c in held.iter().map(|c| c.stream().try_clone().unwrap()) {
@@ -83,7 +96,9 @@ fn connection_limit_answers_instead_of_hanging() {
         c.read_exact(&mut buf).unwrap();
     }
     let mut extra = UnixStream::connect(&d.socket).unwrap();
-    extra.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut reply = String::new();
     extra.read_to_string(&mut reply).unwrap();
     let r: Response = serde_json::from_str(reply.trim()).unwrap();
@@ -106,7 +121,9 @@ fn connection_limit_answers_instead_of_hanging() {
 
 #[test]
 fn idle_connections_are_closed() {
-    let d = Daemon::builder().config("[limits]\nidle_timeout_secs = 1\n").start();
+    let d = Daemon::builder()
+        .config("[limits]\nidle_timeout_secs = 1\n")
+        .start();
     let mut s = UnixStream::connect(&d.socket).unwrap();
     s.write_all(b"{\"command\":\"api_tok").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();

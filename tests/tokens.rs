@@ -27,7 +27,11 @@ fn create_returns_token_once_and_normalised_record() {
     );
     let token = data["token"].as_str().unwrap();
     assert_eq!(token.len(), 32);
-    assert!(token.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    );
     assert_eq!(data["name"], "deploy");
     assert_eq!(data["acls"], json!(["create-acct", "list-accts"]));
     assert_eq!(
@@ -47,7 +51,11 @@ fn create_returns_token_once_and_normalised_record() {
     let list = d.call(req("api_token_list"));
     assert!(!serde_json::to_string(&list).unwrap().contains(token));
     let store_bytes = std::fs::read(d.state.join("data.mdb")).unwrap();
-    assert!(!store_bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+    assert!(
+        !store_bytes
+            .windows(token.len())
+            .any(|w| w == token.as_bytes())
+    );
     assert!(!d.stderr().contains(token));
 }
 
@@ -57,7 +65,11 @@ fn full_access_forms_and_absent_fields() {
     let a = create(&d, None, json!({"token_name": "a"}));
     assert_eq!(a["has_full_access"], 1);
     assert!(a.get("acls").is_none() && a.get("whitelist_ips").is_none());
-    let b = create(&d, None, json!({"token_name": "b", "acl": "all", "whitelist_ip": ["1.2.3.4", "any"]}));
+    let b = create(
+        &d,
+        None,
+        json!({"token_name": "b", "acl": "all", "whitelist_ip": ["1.2.3.4", "any"]}),
+    );
     assert_eq!(b["has_full_access"], 1);
     assert!(b.get("whitelist_ips").is_none(), "any clears the list");
     assert_ne!(a["token"], b["token"]);
@@ -69,7 +81,11 @@ fn names_are_checked_and_unique_per_owner() {
     for bad in ["", "has space", "dot.s", &"x".repeat(51), "ünï"] {
         let r = d.call(with_args("api_token_create", json!({"token_name": bad})));
         assert_eq!(error_code(&r), "invalid_name", "{bad:?}");
-        assert!(r.metadata.reason.starts_with("The system failed to create the API token: "));
+        assert!(
+            r.metadata
+                .reason
+                .starts_with("The system failed to create the API token: ")
+        );
     }
     create(&d, None, json!({"token_name": &"x".repeat(50)}));
     create(&d, None, json!({"token_name": "same"}));
@@ -81,10 +97,15 @@ fn names_are_checked_and_unique_per_owner() {
 
 #[test]
 fn acls_must_be_known_and_held_and_all_bad_ones_are_named() {
-    let d = Daemon::builder().resellers("res:list-accts,manage-api-tokens\n").start();
+    let d = Daemon::builder()
+        .resellers("res:list-accts,manage-api-tokens\n")
+        .start();
     let r = d.call(
-        with_args("api_token_create", json!({"token_name": "t", "acl": ["bogus-one", "list-accts", "passwd", "nope2"]}))
-            .user(Some("res".into())),
+        with_args(
+            "api_token_create",
+            json!({"token_name": "t", "acl": ["bogus-one", "list-accts", "passwd", "nope2"]}),
+        )
+        .user(Some("res".into())),
     );
     assert_eq!(error_code(&r), "invalid_acl");
     for name in ["bogus-one", "nope2", "passwd"] {
@@ -92,17 +113,29 @@ fn acls_must_be_known_and_held_and_all_bad_ones_are_named() {
     }
     assert!(!r.metadata.reason.contains("“list-accts”"));
     // `all` is a privilege this reseller does not hold.
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t", "acl": "all"})).user(Some("res".into())));
+    let r = d.call(
+        with_args("api_token_create", json!({"token_name": "t", "acl": "all"}))
+            .user(Some("res".into())),
+    );
     assert_eq!(error_code(&r), "invalid_acl");
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t", "acl": []})));
+    let r = d.call(with_args(
+        "api_token_create",
+        json!({"token_name": "t", "acl": []}),
+    ));
     assert_eq!(error_code(&r), "invalid_acl");
-    let ok = create(&d, Some("res"), json!({"token_name": "t", "acl": ["list-accts"]}));
+    let ok = create(
+        &d,
+        Some("res"),
+        json!({"token_name": "t", "acl": ["list-accts"]}),
+    );
     assert_eq!(ok["acls"], json!(["list-accts"]));
 }
 
 #[test]
 fn expiry_rules_with_injected_clock() {
-    let d = Daemon::builder().config("expiry_warning_days = 2\n").start();
+    let d = Daemon::builder()
+        .config("expiry_warning_days = 2\n")
+        .start();
     let now = 2_000_000_000;
     d.set_now(now);
     for (v, code) in [
@@ -112,16 +145,27 @@ fn expiry_rules_with_injected_clock() {
         (json!(-4), "invalid_expiry"),
         (json!(true), "bad_request"),
     ] {
-        let r = d.call(with_args("api_token_create", json!({"token_name": "e", "expires_at": v})));
+        let r = d.call(with_args(
+            "api_token_create",
+            json!({"token_name": "e", "expires_at": v}),
+        ));
         assert_eq!(error_code(&r), code, "{v}");
     }
     let never = create(&d, None, json!({"token_name": "never", "expires_at": "0"}));
     assert_eq!(never["expires_at"], Value::Null);
     let empty = create(&d, None, json!({"token_name": "empty", "expires_at": ""}));
     assert_eq!(empty["expires_at"], Value::Null);
-    let soon = create(&d, None, json!({"token_name": "soon", "expires_at": now + 3600}));
+    let soon = create(
+        &d,
+        None,
+        json!({"token_name": "soon", "expires_at": now + 3600}),
+    );
     assert_eq!(soon["expires_at"], now + 3600);
-    let later = create(&d, None, json!({"token_name": "later", "expires_at": (now + 10 * 86400).to_string()}));
+    let later = create(
+        &d,
+        None,
+        json!({"token_name": "later", "expires_at": (now + 10 * 86400).to_string()}),
+    );
     assert_eq!(later["expires_at"], now + 10 * 86400);
 
     let tokens = d.call(req("api_token_list")).data.unwrap()["tokens"].clone();
@@ -135,36 +179,71 @@ fn expiry_rules_with_injected_clock() {
     let tokens = d.call(req("api_token_list")).data.unwrap()["tokens"].clone();
     assert_eq!(tokens["soon"]["expired"], 1);
     assert_eq!(tokens["soon"]["expires_soon"], 0);
-    let details = d.call(with_args("api_token_get_details", json!({"token": soon["token"]})));
+    let details = d.call(with_args(
+        "api_token_get_details",
+        json!({"token": soon["token"]}),
+    ));
     assert!(details.is_ok() && details.data.is_none());
-    let details = d.call(with_args("api_token_get_details", json!({"token": later["token"]})));
+    let details = d.call(with_args(
+        "api_token_get_details",
+        json!({"token": later["token"]}),
+    ));
     assert_eq!(details.data.unwrap()["name"], "later");
 
     // update: expires_at=0 removes the expiry; a past one is refused.
-    let r = d.call(with_args("api_token_update", json!({"token_name": "soon", "expires_at": now})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "soon", "expires_at": now}),
+    ));
     assert_eq!(error_code(&r), "invalid_expiry");
-    let r = d.call(with_args("api_token_update", json!({"token_name": "soon", "expires_at": 0})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "soon", "expires_at": 0}),
+    ));
     assert_eq!(r.data.unwrap()["expires_at"], Value::Null);
 }
 
 #[test]
 fn whitelist_rules() {
     let d = Daemon::start();
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t", "whitelist_ip": ["1.2.3.4", ""]})));
+    let r = d.call(with_args(
+        "api_token_create",
+        json!({"token_name": "t", "whitelist_ip": ["1.2.3.4", ""]}),
+    ));
     assert_eq!(error_code(&r), "invalid_ip");
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t", "whitelist_ip-1": "300.0.0.1", "whitelist_ip-2": "zz::1::2"})));
+    let r = d.call(with_args(
+        "api_token_create",
+        json!({"token_name": "t", "whitelist_ip-1": "300.0.0.1", "whitelist_ip-2": "zz::1::2"}),
+    ));
     assert_eq!(error_code(&r), "invalid_ip");
     assert!(r.metadata.reason.contains("300.0.0.1") && r.metadata.reason.contains("zz::1::2"));
-    let many: Vec<String> = (0..101).map(|i| format!("10.1.{}.{}", i / 200, i % 200)).collect();
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t", "whitelist_ip": many})));
+    let many: Vec<String> = (0..101)
+        .map(|i| format!("10.1.{}.{}", i / 200, i % 200))
+        .collect();
+    let r = d.call(with_args(
+        "api_token_create",
+        json!({"token_name": "t", "whitelist_ip": many}),
+    ));
     assert_eq!(error_code(&r), "invalid_ip");
     let hundred: Vec<String> = (0..100).map(|i| format!("10.1.0.{i}")).collect();
-    let ok = create(&d, None, json!({"token_name": "t", "whitelist_ip": hundred}));
+    let ok = create(
+        &d,
+        None,
+        json!({"token_name": "t", "whitelist_ip": hundred}),
+    );
     assert_eq!(ok["whitelist_ips"].as_array().unwrap().len(), 100);
-    let v6 = create(&d, None, json!({"token_name": "v6", "whitelist_ip": ["2001:db8::/32", "::ffff:192.0.2.1", "2001:DB8::1"]}));
+    let v6 = create(
+        &d,
+        None,
+        json!({"token_name": "v6", "whitelist_ip": ["2001:db8::/32", "::ffff:192.0.2.1", "2001:DB8::1"]}),
+    );
     assert_eq!(
         v6["whitelist_ips"],
-        json!(["192.0.2.1", "2001:0db8:0000:0000:0000:0000:0000:0000/32", "2001:0db8:0000:0000:0000:0000:0000:0001"])
+        json!([
+            "192.0.2.1",
+            "2001:0db8:0000:0000:0000:0000:0000:0000/32",
+            "2001:0db8:0000:0000:0000:0000:0000:0001"
+        ])
     );
     let listed = d.call(req("api_token_list")).data.unwrap();
     assert_eq!(listed["tokens"]["v6"]["whitelist_ips"], v6["whitelist_ips"]);
@@ -172,20 +251,40 @@ fn whitelist_rules() {
     assert!(full.get("whitelist_ips").is_none());
     let listed = d.call(req("api_token_list")).data.unwrap();
     assert_eq!(listed["tokens"]["open"]["whitelist_ips"], Value::Null);
-    let cleared = d.call(with_args("api_token_update", json!({"token_name": "v6", "whitelist_ip": "any"})));
+    let cleared = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "v6", "whitelist_ip": "any"}),
+    ));
     assert!(cleared.data.unwrap().get("whitelist_ips").is_none());
 }
 
 #[test]
 fn list_shape_and_acl_map() {
-    let d = Daemon::builder().resellers("res:list-accts,create-acct,manage-api-tokens\n").start();
-    create(&d, None, json!({"token_name": "restricted", "acl": ["passwd", "list-accts"]}));
+    let d = Daemon::builder()
+        .resellers("res:list-accts,create-acct,manage-api-tokens\n")
+        .start();
+    create(
+        &d,
+        None,
+        json!({"token_name": "restricted", "acl": ["passwd", "list-accts"]}),
+    );
     create(&d, None, json!({"token_name": "full"}));
     let data = d.call(req("api_token_list")).data.unwrap();
     let tokens = data["tokens"].as_object().unwrap();
     assert_eq!(tokens.len(), 2);
     let r = &tokens["restricted"];
-    for key in ["name", "create_time", "expires_at", "whitelist_ips", "acls", "has_full_access", "expired", "expires_soon", "last_used_at", "last_used_ip"] {
+    for key in [
+        "name",
+        "create_time",
+        "expires_at",
+        "whitelist_ips",
+        "acls",
+        "has_full_access",
+        "expired",
+        "expires_soon",
+        "last_used_at",
+        "last_used_ip",
+    ] {
         assert!(r.get(key).is_some(), "missing {key}");
     }
     let acls = r["acls"].as_object().unwrap();
@@ -201,7 +300,10 @@ fn list_shape_and_acl_map() {
 
     // A reseller's full-access token shows what that reseller holds.
     create(&d, Some("res"), json!({"token_name": "rt"}));
-    let data = d.call(req("api_token_list").user(Some("res".into()))).data.unwrap();
+    let data = d
+        .call(req("api_token_list").user(Some("res".into())))
+        .data
+        .unwrap();
     let acls = data["tokens"]["rt"]["acls"].as_object().unwrap();
     assert_eq!(acls["list-accts"], 1);
     assert_eq!(acls["passwd"], 0);
@@ -211,33 +313,58 @@ fn list_shape_and_acl_map() {
 #[test]
 fn update_rules() {
     let d = Daemon::start();
-    create(&d, None, json!({"token_name": "one", "acl": ["list-accts"], "whitelist_ip": "10.0.0.1"}));
+    create(
+        &d,
+        None,
+        json!({"token_name": "one", "acl": ["list-accts"], "whitelist_ip": "10.0.0.1"}),
+    );
     create(&d, None, json!({"token_name": "two"}));
     let r = d.call(with_args("api_token_update", json!({"token_name": "one"})));
     assert_eq!(error_code(&r), "nothing_to_change");
     let r = d.call(with_args("api_token_update", json!({"new_name": "x"})));
     assert_eq!(error_code(&r), "bad_request");
-    let r = d.call(with_args("api_token_update", json!({"token_name": "ghost", "new_name": "x"})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "ghost", "new_name": "x"}),
+    ));
     assert_eq!(error_code(&r), "not_found");
-    let r = d.call(with_args("api_token_update", json!({"token_name": "one", "new_name": "two"})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "one", "new_name": "two"}),
+    ));
     assert_eq!(error_code(&r), "name_exists");
-    let r = d.call(with_args("api_token_update", json!({"token_name": "one", "new_name": "bad name"})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "one", "new_name": "bad name"}),
+    ));
     assert_eq!(error_code(&r), "invalid_name");
-    let r = d.call(with_args("api_token_update", json!({"token_name": "one", "acl": ["nope"]})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "one", "acl": ["nope"]}),
+    ));
     assert_eq!(error_code(&r), "invalid_acl");
 
     // Only what is given changes.
-    let r = d.call(with_args("api_token_update", json!({"token_name": "one", "new_name": "uno"})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "one", "new_name": "uno"}),
+    ));
     let data = r.data.unwrap();
     assert_eq!(data["name"], "uno");
     assert_eq!(data["acls"], json!(["list-accts"]));
     assert_eq!(data["whitelist_ips"], json!(["10.0.0.1"]));
     assert!(data.get("token").is_none());
-    let r = d.call(with_args("api_token_update", json!({"token_name": "uno", "acl-1": "create-acct", "acl-2": "kill-acct"})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "uno", "acl-1": "create-acct", "acl-2": "kill-acct"}),
+    ));
     let data = r.data.unwrap();
     assert_eq!(data["acls"], json!(["create-acct", "kill-acct"]));
     assert_eq!(data["whitelist_ips"], json!(["10.0.0.1"]));
-    let r = d.call(with_args("api_token_update", json!({"token_name": "uno", "acl": "all"})));
+    let r = d.call(with_args(
+        "api_token_update",
+        json!({"token_name": "uno", "acl": "all"}),
+    ));
     let data = r.data.unwrap();
     assert_eq!(data["has_full_access"], 1);
     assert!(data.get("acls").is_none());
@@ -258,7 +385,10 @@ fn revoke_rules() {
     }
     let r = d.call(with_args("api_token_revoke", json!({})));
     assert_eq!(error_code(&r), "bad_request");
-    let r = d.call(with_args("api_token_revoke", json!({"token_name-1": "a", "token_name-2": "ghost"})));
+    let r = d.call(with_args(
+        "api_token_revoke",
+        json!({"token_name-1": "a", "token_name-2": "ghost"}),
+    ));
     assert!(r.is_ok());
     let data = r.data.unwrap();
     assert_eq!(data["revoked"], json!(["a"]));
@@ -274,19 +404,35 @@ fn revoke_rules() {
 #[test]
 fn get_details_finds_only_own_live_tokens() {
     let d = Daemon::builder().resellers("res:all\n").start();
-    let mine = create(&d, None, json!({"token_name": "mine", "acl": ["list-accts"], "whitelist_ip": "10.9.9.9"}));
+    let mine = create(
+        &d,
+        None,
+        json!({"token_name": "mine", "acl": ["list-accts"], "whitelist_ip": "10.9.9.9"}),
+    );
     let theirs = create(&d, Some("res"), json!({"token_name": "theirs"}));
-    let r = d.call(with_args("api_token_get_details", json!({"token": mine["token"]})));
+    let r = d.call(with_args(
+        "api_token_get_details",
+        json!({"token": mine["token"]}),
+    ));
     let data = r.data.unwrap();
     assert_eq!(data["name"], "mine");
     assert_eq!(data["acls"], json!(["list-accts"]));
     assert!(data.get("token").is_none());
     // Root looks among root's tokens: the reseller's is not found there.
-    let r = d.call(with_args("api_token_get_details", json!({"token": theirs["token"]})));
+    let r = d.call(with_args(
+        "api_token_get_details",
+        json!({"token": theirs["token"]}),
+    ));
     assert!(r.is_ok() && r.data.is_none());
-    let r = d.call(with_args("api_token_get_details", json!({"token": theirs["token"]})).user(Some("res".into())));
+    let r = d.call(
+        with_args("api_token_get_details", json!({"token": theirs["token"]}))
+            .user(Some("res".into())),
+    );
     assert_eq!(r.data.unwrap()["name"], "theirs");
-    let r = d.call(with_args("api_token_get_details", json!({"token": "WRONGWRONGWRONGWRONGWRONGWRONG12"})));
+    let r = d.call(with_args(
+        "api_token_get_details",
+        json!({"token": "WRONGWRONGWRONGWRONGWRONGWRONG12"}),
+    ));
     assert!(r.is_ok() && r.data.is_none());
     let r = d.call(with_args("api_token_get_details", json!({})));
     assert_eq!(error_code(&r), "bad_request");
@@ -299,42 +445,71 @@ fn suspended_and_unknown_owners() {
     let d = Daemon::builder().resellers("res:all\n").start();
     create(&d, Some("res"), json!({"token_name": "before"}));
     d.suspend("res", true);
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t"})).user(Some("res".into())));
+    let r =
+        d.call(with_args("api_token_create", json!({"token_name": "t"})).user(Some("res".into())));
     assert_eq!(error_code(&r), "suspended");
     // Root can still see and revoke a suspended reseller's tokens.
     let list = d.call(req("api_token_list").user(Some("res".into())));
     assert!(list.data.unwrap()["tokens"].get("before").is_some());
     d.suspend("res", false);
     create(&d, Some("res"), json!({"token_name": "after"}));
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t"})).user(Some("nobody-here".into())));
+    let r = d.call(
+        with_args("api_token_create", json!({"token_name": "t"})).user(Some("nobody-here".into())),
+    );
     assert_eq!(error_code(&r), "unknown_user");
-    let r = d.call(with_args("api_token_create", json!({"token_name": "t"})).user(Some("../etc".into())));
+    let r = d.call(
+        with_args("api_token_create", json!({"token_name": "t"})).user(Some("../etc".into())),
+    );
     assert_eq!(error_code(&r), "invalid_user");
 }
 
 #[test]
 fn account_remove_and_rename() {
     let d = Daemon::builder().resellers("old:all\nother:all\n").start();
-    let t = create(&d, Some("old"), json!({"token_name": "keep", "acl": "list-accts"}));
+    let t = create(
+        &d,
+        Some("old"),
+        json!({"token_name": "keep", "acl": "list-accts"}),
+    );
     create(&d, Some("old"), json!({"token_name": "second"}));
     create(&d, Some("other"), json!({"token_name": "keep"}));
 
     // cPanel renames the account, then tells us.
     d.write_resellers("new:all\nother:all\n");
-    let r = d.call(with_args("account_rename", json!({"user": "old", "new_user": "other"})));
+    let r = d.call(with_args(
+        "account_rename",
+        json!({"user": "old", "new_user": "other"}),
+    ));
     assert_eq!(error_code(&r), "name_exists");
-    let r = d.call(with_args("account_rename", json!({"user": "old", "new_user": "new"})));
+    let r = d.call(with_args(
+        "account_rename",
+        json!({"user": "old", "new_user": "new"}),
+    ));
     assert_eq!(r.data.unwrap()["moved"], 2);
-    let r = d.call(with_args("api_token_get_details", json!({"token": t["token"]})).user(Some("new".into())));
-    assert_eq!(r.data.unwrap()["name"], "keep", "the token keeps working under the new name");
-    let list = d.call(req("api_token_list").user(Some("new".into()))).data.unwrap();
+    let r = d.call(
+        with_args("api_token_get_details", json!({"token": t["token"]})).user(Some("new".into())),
+    );
+    assert_eq!(
+        r.data.unwrap()["name"],
+        "keep",
+        "the token keeps working under the new name"
+    );
+    let list = d
+        .call(req("api_token_list").user(Some("new".into())))
+        .data
+        .unwrap();
     assert_eq!(list["tokens"].as_object().unwrap().len(), 2);
 
     let r = d.call(with_args("account_remove", json!({"user": "new"})));
     assert_eq!(r.data.unwrap()["revoked"], 2);
-    let r = d.call(with_args("api_token_get_details", json!({"token": t["token"]})).user(Some("new".into())));
+    let r = d.call(
+        with_args("api_token_get_details", json!({"token": t["token"]})).user(Some("new".into())),
+    );
     assert!(r.data.is_none());
-    let other = d.call(req("api_token_list").user(Some("other".into()))).data.unwrap();
+    let other = d
+        .call(req("api_token_list").user(Some("other".into())))
+        .data
+        .unwrap();
     assert_eq!(other["tokens"].as_object().unwrap().len(), 1);
     let r = d.call(with_args("account_remove", json!({"user": "root"})));
     assert_eq!(error_code(&r), "bad_request");

@@ -87,7 +87,11 @@ impl Builder {
 }
 
 fn split_sections(extra: &str) -> (String, String) {
-    match extra.find("\n[").map(|i| i + 1).or(extra.starts_with('[').then_some(0)) {
+    match extra
+        .find("\n[")
+        .map(|i| i + 1)
+        .or(extra.starts_with('[').then_some(0))
+    {
         Some(i) => (extra[..i].to_owned(), extra[i..].to_owned()),
         None => (extra.to_owned(), String::new()),
     }
@@ -133,7 +137,11 @@ impl Daemon {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("apitokend exited early ({status}): {}", self.stderr());
             }
-            assert!(Instant::now() < deadline, "apitokend did not start: {}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "apitokend did not start: {}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -204,7 +212,13 @@ impl Daemon {
     }
 
     /// A raw request sent by `user` through `apitoken --json call`.
-    pub fn call_as(&self, user: &TestUser, command: &str, args: &[(&str, &str)], owner: Option<&str>) -> Response {
+    pub fn call_as(
+        &self,
+        user: &TestUser,
+        command: &str,
+        args: &[(&str, &str)],
+        owner: Option<&str>,
+    ) -> Response {
         let mut c = self.cli_as(user);
         c.args(["--json", "call", command]);
         for (k, v) in args {
@@ -257,7 +271,12 @@ pub fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -298,7 +317,14 @@ pub fn test_user(name: &str) -> TestUser {
         // Parallel tests may race on /etc/passwd's lock: retry.
         for _ in 0..50 {
             let out = Command::new("useradd")
-                .args(["--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name])
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--user-group",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    name,
+                ])
                 .output()
                 .unwrap();
             if out.status.success() || lookup().is_some() {

@@ -118,6 +118,10 @@ impl Client {
 }
 
 /// Connects, sends one request, returns its reply.
-pub fn call_once(path: &Path, timeout: Duration, request: &Request) -> Result<Response, ClientError> {
+pub fn call_once(
+    path: &Path,
+    timeout: Duration,
+    request: &Request,
+) -> Result<Response, ClientError> {
     Client::connect(path, timeout)?.call(request)
 }
