@@ -4,85 +4,16 @@
 //! an administrator adds in `acls_file` for plugins (`software-*` and the
 //! like). `all` implies every privilege.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 /// The privilege that implies every other one.
 pub const ALL: &str = "all";
 
-/// WHM's built-in privileges, grouped as the WHM privileges page groups them.
-pub const BUILTIN: &[&str] = &[
-    // initial
-    "acct-summary",
-    "basic-system-info",
-    "basic-whm-functions",
-    "connected-applications",
-    "cors-proxy-get",
-    "cpanel-api",
-    "cpanel-integration",
-    "create-user-session",
-    "digest-auth",
-    "generate-email-config",
-    "list-pkgs",
-    "manage-api-tokens",
-    "manage-dns-records",
-    "manage-oidc",
-    "manage-styles",
-    "mysql-info",
-    "ns-config",
-    "public-contact",
-    "ssl-info",
-    "track-email",
-    // standard
-    "list-accts",
-    "show-bandwidth",
-    "create-acct",
-    "kill-acct",
-    "suspend-acct",
-    "upgrade-account",
-    "ssl",
-    "ssl-buy",
-    "ssl-gencrt",
-    "edit-mx",
-    "passwd",
-    "file-restore",
-    "create-dns",
-    "kill-dns",
-    "park-dns",
-    "edit-dns",
-    "add-pkg",
-    "edit-pkg",
-    "thirdparty",
-    "mailcheck",
-    "news",
-    "assign-root-account-enhancements",
-    // package
-    "allow-shell",
-    "viewglobalpackages",
-    "allow-addoncreate",
-    "allow-parkedcreate",
-    "add-pkg-ip",
-    "add-pkg-shell",
-    "allow-unlimited-pkgs",
-    "allow-emaillimits-pkgs",
-    "allow-unlimited-disk-pkgs",
-    "allow-unlimited-bw-pkgs",
-    // global
-    "status",
-    "stats",
-    "restart",
-    "resftp",
-    // super
-    "edit-account",
-    "limit-bandwidth",
-    "quota",
-    "demo-setup",
-    "rearrange-accts",
-    "clustering",
-    "locale-edit",
-    // everything
-    ALL,
-];
+/// The shipped privilege list, compiled in as the default.
+const SHIPPED_ACLS: &str = include_str!("../etc/apitokend/acls.conf");
+/// The shipped function table, compiled in as the default.
+const SHIPPED_FUNCTIONS: &str = include_str!("../etc/apitokend/functions.conf");
 
 /// Privileges a token holder can use to escape the token's own limits.
 pub const DANGEROUS: &[&str] = &[
@@ -108,37 +39,46 @@ pub fn is_valid_name(acl: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// Meaningful lines of a data file: comments and blanks dropped, numbered.
+fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(n, l)| (n + 1, l.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, l)| !l.is_empty())
+}
+
+fn read_data(path: Option<&Path>, shipped: &'static str) -> Result<(String, String), String> {
+    match path {
+        None => Ok((shipped.to_owned(), "built-in".to_owned())),
+        Some(p) => std::fs::read_to_string(p)
+            .map(|t| (t, p.display().to_string()))
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
+    }
+}
+
 impl Catalog {
+    /// The shipped list (etc/apitokend/acls.conf).
     pub fn builtin() -> Catalog {
-        Catalog {
-            known: BUILTIN.iter().map(|s| (*s).to_owned()).collect(),
-        }
+        Catalog::parse(SHIPPED_ACLS, "built-in")
+            .unwrap_or_else(|e| unreachable!("the shipped acls.conf is valid: {e}"))
     }
 
-    /// Built-in privileges plus those listed in `extra` (one per line,
-    /// blank lines and `#` comments ignored).
-    pub fn load(extra: Option<&Path>) -> Result<Catalog, String> {
-        let mut catalog = Catalog::builtin();
-        let Some(path) = extra else {
-            return Ok(catalog);
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
+    /// The privileges listed in `path` (one per line), or the shipped list
+    /// when `None`; `all` is always known.
+    pub fn load(path: Option<&Path>) -> Result<Catalog, String> {
+        let (text, origin) = read_data(path, SHIPPED_ACLS)?;
+        Catalog::parse(&text, &origin)
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Catalog, String> {
+        let mut known = BTreeSet::from([ALL.to_owned()]);
+        for (n, line) in data_lines(text) {
             if !is_valid_name(line) {
-                return Err(format!(
-                    "{}:{}: invalid privilege name {line:?}",
-                    path.display(),
-                    n + 1
-                ));
+                return Err(format!("{origin}:{n}: invalid privilege name {line:?}"));
             }
-            catalog.known.insert(line.to_owned());
+            known.insert(line.to_owned());
         }
-        Ok(catalog)
+        Ok(Catalog { known })
     }
 
     pub fn is_known(&self, acl: &str) -> bool {
@@ -147,6 +87,79 @@ impl Catalog {
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.known.iter().map(String::as_str)
+    }
+}
+
+/// Which privileges each WHM API 1 function needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionTable {
+    /// function → alternatives (any one suffices).
+    needs: HashMap<String, Vec<String>>,
+}
+
+/// A function name as WHM API 1 spells them.
+pub fn is_valid_function(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b == b':')
+}
+
+impl FunctionTable {
+    pub fn builtin() -> FunctionTable {
+        FunctionTable::parse(SHIPPED_FUNCTIONS, "built-in")
+            .unwrap_or_else(|e| unreachable!("the shipped functions.conf is valid: {e}"))
+    }
+
+    /// `function: privilege [privilege ...]` lines from `path`, or the
+    /// shipped table when `None`.
+    pub fn load(path: Option<&Path>) -> Result<FunctionTable, String> {
+        let (text, origin) = read_data(path, SHIPPED_FUNCTIONS)?;
+        FunctionTable::parse(&text, &origin)
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<FunctionTable, String> {
+        let mut needs = HashMap::new();
+        for (n, line) in data_lines(text) {
+            let Some((function, privileges)) = line.split_once(':') else {
+                return Err(format!("{origin}:{n}: expected “function: privilege …”"));
+            };
+            let function = function.trim();
+            if !is_valid_function(function) {
+                return Err(format!("{origin}:{n}: invalid function name {function:?}"));
+            }
+            let alternatives: Vec<String> = privileges
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if alternatives.is_empty() {
+                return Err(format!("{origin}:{n}: {function} lists no privilege"));
+            }
+            if let Some(bad) = alternatives.iter().find(|p| !is_valid_name(p)) {
+                return Err(format!("{origin}:{n}: invalid privilege name {bad:?}"));
+            }
+            if needs.insert(function.to_owned(), alternatives).is_some() {
+                return Err(format!("{origin}:{n}: {function} is listed twice"));
+            }
+        }
+        Ok(FunctionTable { needs })
+    }
+
+    /// True when `holdings` cover `function` (an unlisted function needs `all`).
+    pub fn permits(&self, holdings: &Holdings, function: &str) -> bool {
+        match self.needs.get(function) {
+            Some(alternatives) => alternatives.iter().any(|p| holdings.holds(p)),
+            None => holdings.holds(ALL),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.needs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.needs.is_empty()
     }
 }
 
@@ -193,12 +206,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_has_all_and_no_duplicates() {
+    fn shipped_lists_parse() {
         let c = Catalog::builtin();
-        assert!(c.is_known("all"));
-        assert!(c.is_known("manage-api-tokens"));
-        assert_eq!(c.iter().count(), BUILTIN.len());
-        assert!(BUILTIN.iter().all(|a| is_valid_name(a)));
+        for p in [
+            "all",
+            "manage-api-tokens",
+            "list-accts",
+            "locale-edit",
+            "allow-shell",
+        ] {
+            assert!(c.is_known(p), "{p}");
+        }
+        assert_eq!(c.iter().count(), 64);
+        assert!(DANGEROUS.iter().all(|d| c.is_known(d)));
+        let f = FunctionTable::builtin();
+        assert!(f.len() > 60);
+        // Every privilege the table names is a known one.
+        for alternatives in f.needs.values() {
+            assert!(
+                alternatives.iter().all(|p| c.is_known(p)),
+                "{alternatives:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn function_table_rules() {
+        let f = FunctionTable::builtin();
+        let h = Holdings::from_list("list-accts,clustering");
+        assert!(f.permits(&h, "listaccts"));
+        assert!(!f.permits(&h, "createacct"));
+        assert!(
+            f.permits(&h, "version"),
+            "alternatives: clustering suffices"
+        );
+        assert!(!f.permits(&h, "setacls"));
+        assert!(!f.permits(&h, "not_in_table"), "unlisted needs all");
+        assert!(f.permits(&Holdings::All, "not_in_table"));
+        assert!(f.permits(&Holdings::All, "reboot"));
+    }
+
+    #[test]
+    fn data_file_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("functions.conf");
+        std::fs::write(&p, "# c\nlistaccts: list-accts\nbroken line\n").unwrap();
+        assert!(FunctionTable::load(Some(&p)).unwrap_err().contains(":3:"));
+        std::fs::write(&p, "a: x\na: y\n").unwrap();
+        assert!(FunctionTable::load(Some(&p)).unwrap_err().contains("twice"));
+        std::fs::write(&p, "a:\n").unwrap();
+        assert!(FunctionTable::load(Some(&p)).is_err());
+        std::fs::write(&p, "myplugin_fn: software-foo list-accts\n").unwrap();
+        let f = FunctionTable::load(Some(&p)).unwrap();
+        assert!(f.permits(&Holdings::from_list("software-foo"), "myplugin_fn"));
+        assert!(!f.permits(&Holdings::from_list("list-accts"), "listaccts"));
     }
 
     #[test]
@@ -214,12 +275,13 @@ mod tests {
     }
 
     #[test]
-    fn extra_file_adds_plugin_privileges() {
+    fn acls_file_replaces_the_list_and_keeps_all() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("acls.conf");
-        std::fs::write(&p, "# plugins\nsoftware-foo\n\nsoftware-bar # note\n").unwrap();
+        std::fs::write(&p, "# plugins\nsoftware-foo\n\nlist-accts # note\n").unwrap();
         let c = Catalog::load(Some(&p)).unwrap();
-        assert!(c.is_known("software-foo") && c.is_known("software-bar"));
+        assert!(c.is_known("software-foo") && c.is_known("list-accts") && c.is_known("all"));
+        assert!(!c.is_known("passwd"));
         std::fs::write(&p, "Bad Name\n").unwrap();
         assert!(Catalog::load(Some(&p)).unwrap_err().contains(":1:"));
     }

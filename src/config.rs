@@ -17,6 +17,12 @@ pub struct Config {
     /// cPanel account data: `resellers`, `users/<u>`, `suspended/<u>`.
     pub accounts_dir: PathBuf,
     pub control_socket: PathBuf,
+    /// verify(user, token, ip, function) for local web services; mode 0660.
+    pub verify_socket: PathBuf,
+    /// Group given the verify socket (its members may verify); the
+    /// daemon's own group when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_socket_group: Option<String>,
     /// Defaults to `<state_dir>/pepper`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pepper_file: Option<PathBuf>,
@@ -63,6 +69,8 @@ impl Default for Config {
             state_dir: PathBuf::from("/var/cpanel/apitokend"),
             accounts_dir: PathBuf::from("/var/cpanel"),
             control_socket: PathBuf::from("/run/apitokend/control.sock"),
+            verify_socket: PathBuf::from("/run/apitokend/verify.sock"),
+            verify_socket_group: None,
             pepper_file: None,
             functions_file: None,
             acls_file: None,
@@ -140,6 +148,7 @@ impl Config {
             ("state_dir", &self.state_dir),
             ("accounts_dir", &self.accounts_dir),
             ("control_socket", &self.control_socket),
+            ("verify_socket", &self.verify_socket),
         ] {
             if !p.is_absolute() {
                 return Err(ConfigError(format!("{key} must be an absolute path")));
@@ -153,6 +162,16 @@ impl Config {
             if p.as_ref().is_some_and(|p| !p.is_absolute()) {
                 return Err(ConfigError(format!("{key} must be an absolute path")));
             }
+        }
+        if self.control_socket == self.verify_socket {
+            return err("control_socket and verify_socket must differ");
+        }
+        if self
+            .verify_socket_group
+            .as_ref()
+            .is_some_and(|g| g.is_empty() || g.contains(['/', ':', '\0']))
+        {
+            return err("verify_socket_group must be a group name");
         }
         if self.argon2.t_cost == 0 || self.argon2.p_cost == 0 {
             return err("argon2.t_cost and argon2.p_cost must be at least 1");

@@ -8,13 +8,15 @@
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
 
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::stat::{Mode, umask};
 
 use crate::accounts::Accounts;
-use crate::acl::Catalog;
+use crate::acl::{Catalog, FunctionTable};
 use crate::clock;
 use crate::config::{Config, LogTarget};
 use crate::logging;
@@ -22,6 +24,8 @@ use crate::server;
 use crate::service::Service;
 use crate::store::Store;
 use crate::tokens::{Hasher, Pepper};
+use crate::usage::{FLUSH_INTERVAL, UsageTracker};
+use crate::verify::Verifier;
 
 /// A fatal start-up problem, reported on stderr with exit status 1.
 #[derive(Debug)]
@@ -62,6 +66,7 @@ pub fn dev_config(dir: &Path) -> Result<Config, StartError> {
         state_dir: dir.join("state"),
         accounts_dir: dir.join("accounts"),
         control_socket: dir.join("control.sock"),
+        verify_socket: dir.join("verify.sock"),
         log: LogTarget::Stderr,
         ..Config::default()
     })
@@ -70,8 +75,22 @@ pub fn dev_config(dir: &Path) -> Result<Config, StartError> {
 /// Validates what `--check-config` must: the config and the data files it names.
 pub fn check(config: &Config) -> Result<(), StartError> {
     Catalog::load(config.acls_file.as_deref())?;
+    FunctionTable::load(config.functions_file.as_deref())?;
     Hasher::new(&config.argon2)?;
+    if let Some(group) = &config.verify_socket_group {
+        group_id(group)?;
+    }
     Ok(())
+}
+
+fn group_id(name: &str) -> Result<nix::unistd::Gid, StartError> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid),
+        Ok(None) => Err(StartError(format!(
+            "verify_socket_group: no group named “{name}”"
+        ))),
+        Err(e) => Err(StartError(format!("cannot look up group “{name}”: {e}"))),
+    }
 }
 
 fn lock_state_dir(state_dir: &Path) -> Result<Flock<std::fs::File>, StartError> {
@@ -139,6 +158,8 @@ pub struct Prepared {
     pub service: Arc<Service>,
     pub control: StdListener,
     pub control_path: PathBuf,
+    pub verify: StdListener,
+    pub verify_path: PathBuf,
     _lock: Flock<std::fs::File>,
 }
 
@@ -152,10 +173,18 @@ pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
         .check_pepper(&pepper.fingerprint())
         .map_err(|e| StartError(e.to_string()))?;
     let catalog = Catalog::load(config.acls_file.as_deref())?;
+    let functions = FunctionTable::load(config.functions_file.as_deref())?;
+    let verify_gid = config
+        .verify_socket_group
+        .as_deref()
+        .map(group_id)
+        .transpose()?;
     let service = Service {
         store,
         accounts: Accounts::new(&config.accounts_dir),
         catalog: Arc::new(catalog),
+        functions: RwLock::new(Arc::new(functions)),
+        usage: UsageTracker::default(),
         hasher: Hasher::new(&config.argon2)?,
         pepper,
         clock: clock::from_environment(),
@@ -164,11 +193,22 @@ pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
     // Sockets are reachable by everyone; the peer check decides.
     umask(Mode::from_bits_truncate(0o022));
     let control = bind_socket(&config.control_socket, 0o666)?;
+    let verify = bind_socket(&config.verify_socket, 0o660)?;
     umask(Mode::from_bits_truncate(0o077));
+    if let Some(gid) = verify_gid {
+        nix::unistd::chown(&config.verify_socket, None, Some(gid)).map_err(|e| {
+            StartError(format!(
+                "cannot give {} to its group: {e}",
+                config.verify_socket.display()
+            ))
+        })?;
+    }
     Ok(Prepared {
         service: Arc::new(service),
         control,
         control_path: config.control_socket.clone(),
+        verify,
+        verify_path: config.verify_socket.clone(),
         _lock: lock,
     })
 }
@@ -188,6 +228,28 @@ async fn terminated() {
     }
 }
 
+/// Resolves when `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Writes pending token usage every `FLUSH_INTERVAL` until stopped.
+async fn flush_usage_periodically(service: Arc<Service>, stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+    tick.tick().await;
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let s = Arc::clone(&service);
+                let _ = tokio::task::spawn_blocking(move || s.flush_usage()).await;
+            }
+            () = &mut stop => return,
+        }
+    }
+}
+
 /// Runs the daemon until a stop signal; returns once drained.
 pub fn run(config: &Config) -> Result<(), StartError> {
     logging::init(config.log);
@@ -198,23 +260,47 @@ pub fn run(config: &Config) -> Result<(), StartError> {
         .build()
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
     let service = Arc::clone(&prepared.service);
+    let verifier = Arc::new(Verifier::new(Arc::clone(&service)));
     let limits = config.limits.clone();
     runtime.block_on(async {
-        let listener = tokio::net::UnixListener::from_std(prepared.control)
+        let control = tokio::net::UnixListener::from_std(prepared.control)
             .map_err(|e| StartError(format!("cannot use the control socket: {e}")))?;
+        let verify = tokio::net::UnixListener::from_std(prepared.verify)
+            .map_err(|e| StartError(format!("cannot use the verify socket: {e}")))?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            terminated().await;
+            let _ = stop_tx.send(true);
+        });
+        let flusher = tokio::spawn(flush_usage_periodically(
+            Arc::clone(&service),
+            stop_rx.clone(),
+        ));
         logging::info(&format!(
-            "listening on {} (state in {})",
+            "listening on {} and {} (state in {})",
             prepared.control_path.display(),
+            prepared.verify_path.display(),
             config.state_dir.display()
         ));
-        server::run(listener, Arc::clone(&service), limits, terminated()).await;
+        tokio::join!(
+            server::run(
+                control,
+                Arc::clone(&service),
+                limits.clone(),
+                stopped(stop_rx.clone())
+            ),
+            server::run(verify, verifier, limits, stopped(stop_rx)),
+        );
+        let _ = flusher.await;
         Ok::<(), StartError>(())
     })?;
     runtime.shutdown_timeout(server::DRAIN_DEADLINE);
+    service.flush_usage();
     if let Err(e) = service.store.sync() {
         logging::error(&e.to_string());
     }
     let _ = std::fs::remove_file(&prepared.control_path);
+    let _ = std::fs::remove_file(&prepared.verify_path);
     logging::info("stopped");
     Ok(())
 }

@@ -15,6 +15,7 @@ use apitokend_proto::framing::Frame;
 use apitokend_proto::{ErrorCode, Response};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, watch};
+use zeroize::Zeroizing;
 
 use crate::accounts::Uid;
 use crate::authz::Peer;
@@ -22,15 +23,33 @@ use crate::config::Limits;
 use crate::connection::{Connection, ReadError};
 use crate::logging;
 
-/// Turns one request line from `peer` into a reply. Implementations are
-/// synchronous; the server runs them on the blocking pool.
+/// Turns one request line from `peer` into a reply.
 pub trait Handler: Send + Sync + 'static {
-    fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response;
+    fn handle(
+        self: &Arc<Self>,
+        peer: Peer,
+        line: Zeroizing<Vec<u8>>,
+    ) -> impl Future<Output = Response> + Send;
 }
 
+/// Control requests commit to LMDB and may run Argon2: blocking pool.
 impl Handler for crate::service::Service {
-    fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
-        crate::service::Service::handle_line(self, peer, line)
+    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
+        let service = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || service.handle_line(&peer, &line)).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                logging::error(&format!("request handler failed: {e}"));
+                Response::fail("", ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+/// Verifies answer from cache on the event loop; Argon2 is offloaded inside.
+impl Handler for crate::verify::Verifier {
+    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
+        self.handle_line(&peer, &line).await
     }
 }
 
@@ -125,15 +144,7 @@ async fn serve<H: Handler>(
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let handler = Arc::clone(&handler);
-                let peer = peer.clone();
-                match tokio::task::spawn_blocking(move || handler.handle_line(&peer, &line)).await {
-                    Ok(reply) => reply,
-                    Err(e) => {
-                        logging::error(&format!("request handler failed: {e}"));
-                        Response::fail("", ErrorCode::Internal, "internal error")
-                    }
-                }
+                handler.handle(peer.clone(), line).await
             }
             Ok(Some(Frame::TooLong)) => Response::fail(
                 "",

@@ -5,22 +5,23 @@
 //! in, a [`Response`] comes out. Everything is synchronous (LMDB commits,
 //! Argon2), so the server runs it on the blocking pool.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use apitokend_proto::{ErrorCode, Request, Response};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use crate::accounts::{self, Account, Accounts, Lookup};
-use crate::acl::{self, Catalog, Holdings};
+use crate::acl::{self, Catalog, FunctionTable, Holdings};
 use crate::args::{ArgError, Args};
 use crate::authz::{self, Actor, Caller, Decision, Peer};
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::iplist::{self, IpListChange};
 use crate::logging;
-use crate::store::{self, InsertOutcome, RenameOutcome, Store, TokenRecord, UpdateOutcome};
+use crate::store::{self, InsertOutcome, RenameOutcome, Store, TokenRecord, UpdateOutcome, Usage};
 use crate::tokens::{Hasher, Pepper, Token};
+use crate::usage::UsageTracker;
 
 /// Why a request failed: a stable code and a sentence for people.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,6 +71,9 @@ pub struct Service {
     pub store: Store,
     pub accounts: Accounts,
     pub catalog: Arc<Catalog>,
+    /// Behind a lock so a reload can swap it; readers clone the `Arc`.
+    pub functions: RwLock<Arc<FunctionTable>>,
+    pub usage: UsageTracker,
     pub hasher: Hasher,
     pub pepper: Pepper,
     pub clock: Arc<dyn Clock>,
@@ -91,6 +95,33 @@ fn failure_prefix(command: Command) -> &'static str {
 }
 
 impl Service {
+    pub fn functions(&self) -> Arc<FunctionTable> {
+        Arc::clone(&self.functions.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Last use of a token: pending in memory, else as stored.
+    fn last_use(&self, rec: &TokenRecord) -> Result<Option<Usage>, Failure> {
+        let Some(index) = rec.index() else {
+            return Ok(None);
+        };
+        match self.usage.pending(&index) {
+            Some(u) => Ok(Some(u)),
+            None => Ok(self.store.usage(&index)?),
+        }
+    }
+
+    /// Writes pending last-use data to the store (periodic and at shutdown).
+    pub fn flush_usage(&self) {
+        let batch = self.usage.take();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.write_usage(&batch) {
+            logging::error(&format!("cannot write token usage: {e}"));
+            self.usage.restore(batch);
+        }
+    }
+
     /// Decodes one request line, authorizes it and runs it.
     pub fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
         let value: Value = match serde_json::from_slice(line) {
@@ -296,6 +327,7 @@ impl Service {
             let expires_soon = rec
                 .expires_at
                 .is_some_and(|t| t > now && t - now <= self.expiry_warning_secs);
+            let last = self.last_use(&rec)?;
             let entry = json!({
                 "name": rec.name,
                 "create_time": rec.create_time,
@@ -305,8 +337,8 @@ impl Service {
                 "has_full_access": u8::from(rec.acls.is_none()),
                 "expired": u8::from(rec.is_expired(now)),
                 "expires_soon": u8::from(expires_soon),
-                "last_used_at": Value::Null,
-                "last_used_ip": Value::Null,
+                "last_used_at": last.as_ref().map(|u| u.at),
+                "last_used_ip": last.map(|u| u.ip),
             });
             tokens.insert(rec.name.clone(), entry);
         }

@@ -2,8 +2,10 @@
 //!
 //! One LMDB environment in `state_dir` with four databases:
 //! `records` (`owner\0name` → JSON [`TokenRecord`]), `index` (HMAC index →
-//! `owner\0name`), `usage` (reserved for last-use data written in batches)
-//! and `meta` (schema version, pepper fingerprint, generation counter).
+//! record generation (8 bytes, big-endian) + `owner\0name`, so a verify
+//! learns whether its cached copy is current from one lookup), `usage`
+//! (index → last use, written in batches) and `meta` (schema version,
+//! pepper fingerprint, generation counter).
 //!
 //! Every write transaction begins and commits inside one synchronous method
 //! on the calling thread, so none can be held across an `.await`; callers
@@ -58,6 +60,11 @@ impl std::fmt::Debug for TokenRecord {
 }
 
 impl TokenRecord {
+    /// The token's HMAC index, from its stored hex form.
+    pub fn index(&self) -> Option<Index> {
+        parse_index_hex(&self.index).map(Index)
+    }
+
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
     }
@@ -121,7 +128,7 @@ pub fn index_hex(index: &Index) -> String {
     index.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn index_from_hex(hex: &str) -> Option<[u8; 32]> {
+pub fn parse_index_hex(hex: &str) -> Option<[u8; 32]> {
     if hex.len() != 64 {
         return None;
     }
@@ -130,6 +137,52 @@ fn index_from_hex(hex: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+fn index_value(generation: u64, key: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + key.len());
+    v.extend_from_slice(&generation.to_be_bytes());
+    v.extend_from_slice(key);
+    v
+}
+
+/// What the index says about a token: its record's key and generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub generation: u64,
+    pub key: Vec<u8>,
+}
+
+fn decode_index(bytes: &[u8]) -> Result<IndexEntry> {
+    let (generation, key) = bytes
+        .split_first_chunk::<8>()
+        .ok_or_else(|| StoreError("corrupt index entry".into()))?;
+    Ok(IndexEntry {
+        generation: u64::from_be_bytes(*generation),
+        key: key.to_vec(),
+    })
+}
+
+/// The last successful use of a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub at: i64,
+    pub ip: String,
+}
+
+fn encode_usage(u: &Usage) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + u.ip.len());
+    v.extend_from_slice(&u.at.to_be_bytes());
+    v.extend_from_slice(u.ip.as_bytes());
+    v
+}
+
+fn decode_usage(bytes: &[u8]) -> Option<Usage> {
+    let (at, ip) = bytes.split_first_chunk::<8>()?;
+    Some(Usage {
+        at: i64::from_be_bytes(*at),
+        ip: String::from_utf8(ip.to_vec()).ok()?,
+    })
 }
 
 fn decode(bytes: &[u8]) -> Result<TokenRecord> {
@@ -148,7 +201,6 @@ pub struct Store {
     env: &'static Env<WithoutTls>,
     records: Db,
     index: Db,
-    #[allow(dead_code)]
     usage: Db,
     meta: Db,
 }
@@ -299,16 +351,55 @@ impl Store {
 
     pub fn find_by_index(&self, index: &Index) -> Result<Option<TokenRecord>> {
         let rtxn = self.read()?;
-        let Some(key) = self.index.get(&rtxn, &index.0)? else {
+        let Some(entry) = self.index.get(&rtxn, &index.0)? else {
             return Ok(None);
         };
+        let entry = decode_index(entry)?;
+        self.records.get(&rtxn, &entry.key)?.map(decode).transpose()
+    }
+
+    /// The index entry of a token: one B-tree lookup, no record decode.
+    pub fn lookup_index(&self, index: &Index) -> Result<Option<IndexEntry>> {
+        let rtxn = self.read()?;
+        self.index
+            .get(&rtxn, &index.0)?
+            .map(decode_index)
+            .transpose()
+    }
+
+    pub fn record_by_key(&self, key: &[u8]) -> Result<Option<TokenRecord>> {
+        let rtxn = self.read()?;
         self.records.get(&rtxn, key)?.map(decode).transpose()
+    }
+
+    /// Stored last use of a token.
+    pub fn usage(&self, index: &Index) -> Result<Option<Usage>> {
+        let rtxn = self.read()?;
+        Ok(self.usage.get(&rtxn, &index.0)?.and_then(decode_usage))
+    }
+
+    /// Writes a batch of last-use data in one transaction, skipping tokens
+    /// revoked since (their index entry is gone).
+    pub fn write_usage(&self, batch: &[(Index, Usage)]) -> Result<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.write(|wtxn| {
+            let mut written = 0;
+            for (index, usage) in batch {
+                if self.index.get(wtxn, &index.0)?.is_some() {
+                    self.usage.put(wtxn, &index.0, &encode_usage(usage))?;
+                    written += 1;
+                }
+            }
+            Ok((written, written > 0))
+        })
     }
 
     /// Stores a new record unless the owner already has that name.
     pub fn insert(&self, mut rec: TokenRecord) -> Result<InsertOutcome> {
         let key = record_key(&rec.owner, &rec.name);
-        let idx = index_from_hex(&rec.index).ok_or_else(|| StoreError("bad index".into()))?;
+        let idx = parse_index_hex(&rec.index).ok_or_else(|| StoreError("bad index".into()))?;
         self.write(|wtxn| {
             if self.records.get(wtxn, &key)?.is_some() {
                 return Ok((InsertOutcome::NameExists, false));
@@ -318,7 +409,8 @@ impl Store {
             }
             rec.generation = self.next_generation(wtxn)?;
             self.records.put(wtxn, &key, &encode(&rec)?)?;
-            self.index.put(wtxn, &idx, &key)?;
+            self.index
+                .put(wtxn, &idx, &index_value(rec.generation, &key))?;
             Ok((InsertOutcome::Inserted(rec.generation), true))
         })
     }
@@ -346,11 +438,12 @@ impl Store {
                     return Ok((UpdateOutcome::NameExists, false));
                 }
                 self.records.delete(wtxn, &old_key)?;
-                let idx = index_from_hex(&rec.index)
-                    .ok_or_else(|| StoreError("corrupt index in record".into()))?;
-                self.index.put(wtxn, &idx, &new_key)?;
             }
             rec.generation = self.next_generation(wtxn)?;
+            let idx = parse_index_hex(&rec.index)
+                .ok_or_else(|| StoreError("corrupt index in record".into()))?;
+            self.index
+                .put(wtxn, &idx, &index_value(rec.generation, &new_key))?;
             self.records.put(wtxn, &new_key, &encode(&rec)?)?;
             Ok((UpdateOutcome::Updated(rec), true))
         })
@@ -361,7 +454,7 @@ impl Store {
             return Ok(false);
         };
         let rec = decode(bytes)?;
-        if let Some(idx) = index_from_hex(&rec.index) {
+        if let Some(idx) = parse_index_hex(&rec.index) {
             self.index.delete(wtxn, &idx)?;
             self.usage.delete(wtxn, &idx)?;
         }
@@ -444,9 +537,10 @@ impl Store {
                 rec.generation = generation;
                 let new_key = record_key(new, &rec.name);
                 self.records.put(wtxn, &new_key, &encode(&rec)?)?;
-                let idx = index_from_hex(&rec.index)
+                let idx = parse_index_hex(&rec.index)
                     .ok_or_else(|| StoreError("corrupt index in record".into()))?;
-                self.index.put(wtxn, &idx, &new_key)?;
+                self.index
+                    .put(wtxn, &idx, &index_value(generation, &new_key))?;
             }
             Ok((RenameOutcome::Moved(moved.len()), true))
         })

@@ -22,6 +22,7 @@ pub const FAST_ARGON2: &str = "[argon2]\nm_cost = 256\nt_cost = 1\np_cost = 1\n"
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
+    pub verify_socket: PathBuf,
     pub accounts: PathBuf,
     pub state: PathBuf,
     pub config: PathBuf,
@@ -57,10 +58,11 @@ impl Builder {
         std::fs::write(accounts.join("resellers"), &self.resellers).unwrap();
         let state = dir.path().join("state");
         let socket = dir.path().join("control.sock");
+        let verify_socket = dir.path().join("verify.sock");
         let config = dir.path().join("apitokend.toml");
         let mut text = format!(
-            "state_dir = {:?}\naccounts_dir = {:?}\ncontrol_socket = {:?}\nlog = \"stderr\"\n",
-            state, accounts, socket
+            "state_dir = {state:?}\naccounts_dir = {accounts:?}\ncontrol_socket = {socket:?}\n\
+             verify_socket = {verify_socket:?}\nlog = \"stderr\"\n"
         );
         let (top, sections) = split_sections(&self.extra);
         text.push_str(&top);
@@ -73,6 +75,7 @@ impl Builder {
         let stderr_log = dir.path().join("daemon.stderr");
         let mut d = Daemon {
             socket,
+            verify_socket,
             accounts,
             state,
             config,
@@ -168,6 +171,21 @@ impl Daemon {
     /// One request as root (the test process).
     pub fn call(&self, req: Request) -> Response {
         self.client().call(&req).unwrap()
+    }
+
+    /// A connection to the verify socket.
+    pub fn verify_client(&self) -> Client {
+        Client::connect(&self.verify_socket, Duration::from_secs(30)).unwrap()
+    }
+
+    /// verify(user, token, ip, function) over the verify socket.
+    pub fn verify(&self, user: &str, token: &str, ip: &str, function: &str) -> Response {
+        let r = Request::new("verify")
+            .arg("user", user)
+            .arg("token", token)
+            .arg("ip", ip)
+            .arg("function", function);
+        self.verify_client().call(&r).unwrap()
     }
 
     pub fn call_json(&self, line: Value) -> Response {

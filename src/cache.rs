@@ -1,0 +1,140 @@
+//! The verified cache: tokens this process has already checked with Argon2.
+//!
+//! Keyed by HMAC index; each entry remembers the record generation it was
+//! built from, so any change to the record (update, rename) is noticed on
+//! the next verify, and the verifier string it was checked against, so a
+//! change that keeps the token (an update) does not cost Argon2 again.
+//! Bounded with two generations: new entries go to `young`; when `young`
+//! fills, it becomes `old` and the previous `old` is dropped. A hit in
+//! `old` is promoted. Memory stays under `capacity` entries, every
+//! operation is O(1), and hot tokens survive rotation.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use ipnet::IpNet;
+
+use crate::tokens::Index;
+
+/// What a verify needs of a token record, parsed once.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub owner: String,
+    pub name: String,
+    pub expires_at: Option<i64>,
+    /// `None`: full access.
+    pub acls: Option<Vec<String>>,
+    /// Empty: any address.
+    pub nets: Vec<IpNet>,
+    /// The Argon2 verifier the token was checked against.
+    pub verifier: String,
+}
+
+impl Snapshot {
+    pub fn allows_ip(&self, addr: IpAddr) -> bool {
+        self.nets.is_empty() || crate::iplist::allows(&self.nets, addr)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Generations {
+    young: HashMap<Index, Arc<Snapshot>>,
+    old: HashMap<Index, Arc<Snapshot>>,
+}
+
+#[derive(Debug)]
+pub struct VerifiedCache {
+    half: usize,
+    inner: Mutex<Generations>,
+}
+
+impl VerifiedCache {
+    pub fn new(capacity: usize) -> VerifiedCache {
+        VerifiedCache {
+            half: (capacity / 2).max(1),
+            inner: Mutex::new(Generations::default()),
+        }
+    }
+
+    pub fn get(&self, index: &Index) -> Option<Arc<Snapshot>> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = g.young.get(index) {
+            return Some(Arc::clone(s));
+        }
+        let s = g.old.remove(index)?;
+        Self::put(&mut g, self.half, *index, Arc::clone(&s));
+        Some(s)
+    }
+
+    pub fn insert(&self, index: Index, snapshot: Arc<Snapshot>) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Self::put(&mut g, self.half, index, snapshot);
+    }
+
+    fn put(g: &mut Generations, half: usize, index: Index, snapshot: Arc<Snapshot>) {
+        if g.young.len() >= half && !g.young.contains_key(&index) {
+            g.old = std::mem::take(&mut g.young);
+        }
+        g.old.remove(&index);
+        g.young.insert(index, snapshot);
+    }
+
+    pub fn len(&self) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.young.len() + g.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(generation: u64) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            generation,
+            owner: "root".into(),
+            name: "t".into(),
+            expires_at: None,
+            acls: None,
+            nets: Vec::new(),
+            verifier: String::new(),
+        })
+    }
+
+    fn idx(n: u32) -> Index {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&n.to_be_bytes());
+        Index(b)
+    }
+
+    #[test]
+    fn bounded_and_hot_entries_survive() {
+        let c = VerifiedCache::new(100);
+        c.insert(idx(0), snap(1));
+        for n in 1..1000 {
+            c.insert(idx(n), snap(1));
+            // Touch the hot entry now and then: it must never be evicted.
+            if n % 10 == 0 {
+                assert!(c.get(&idx(0)).is_some(), "hot entry evicted at {n}");
+            }
+            assert!(c.len() <= 100);
+        }
+        assert!(c.get(&idx(1)).is_none(), "cold entries are evicted");
+        assert!(c.get(&idx(999)).is_some());
+    }
+
+    #[test]
+    fn replace_keeps_latest() {
+        let c = VerifiedCache::new(10);
+        c.insert(idx(1), snap(1));
+        c.insert(idx(1), snap(2));
+        assert_eq!(c.get(&idx(1)).map(|s| s.generation), Some(2));
+        assert_eq!(c.len(), 1);
+    }
+}

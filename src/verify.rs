@@ -1,0 +1,377 @@
+//! verify(user, token, ip, function): the hot path.
+//!
+//! Per call: SHA-512 + HMAC of the token, one index lookup in a read
+//! transaction (a wrong token ends here, never reaching Argon2), a cache
+//! hit when the record generation matches, then the live checks that must
+//! see changes at once: account (suspension, current reseller privileges),
+//! expiry, IP list and the function table. Argon2 runs only the first time
+//! this process sees a token, on the blocking pool behind a semaphore, so a
+//! burst of first uses never stalls cached verifies. No write transaction:
+//! last use goes to the in-memory usage tracker.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use apitokend_proto::{ErrorCode, Request, Response};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::accounts::Lookup;
+use crate::acl::{self, Holdings};
+use crate::authz::Peer;
+use crate::cache::{Snapshot, VerifiedCache};
+use crate::iplist;
+use crate::logging;
+use crate::service::Service;
+use crate::store::{IndexEntry, TokenRecord};
+use crate::tokens::{Index, Token};
+
+pub const COMMAND: &str = "verify";
+
+/// Entries kept in the verified cache.
+pub const CACHE_CAPACITY: usize = 200_000;
+
+#[derive(Debug)]
+pub struct Verifier {
+    service: Arc<Service>,
+    cache: VerifiedCache,
+    argon2_slots: Arc<Semaphore>,
+}
+
+/// A refusal: stable code, and a reason for the local caller.
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal(ErrorCode, String);
+
+fn refuse(code: ErrorCode, why: impl Into<String>) -> Refusal {
+    Refusal(code, why.into())
+}
+
+/// The parsed, validated arguments.
+struct VerifyArgs {
+    user: String,
+    token: Zeroizing<String>,
+    ip: IpAddr,
+    function: String,
+}
+
+fn string_arg(args: &mut Map<String, Value>, key: &str) -> Result<String, Refusal> {
+    match args.remove(key) {
+        Some(Value::String(s)) => Ok(s),
+        None => Err(refuse(
+            ErrorCode::BadRequest,
+            format!("argument “{key}” is required"),
+        )),
+        Some(_) => Err(refuse(
+            ErrorCode::BadRequest,
+            format!("argument “{key}” must be a string"),
+        )),
+    }
+}
+
+fn parse_args(args: &mut Map<String, Value>) -> Result<VerifyArgs, Refusal> {
+    let token = match args.remove("token") {
+        Some(Value::String(s)) => Zeroizing::new(s),
+        None => {
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                "argument “token” is required",
+            ));
+        }
+        Some(_) => {
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                "argument “token” must be a string",
+            ));
+        }
+    };
+    let user = string_arg(args, "user")?;
+    let ip_text = string_arg(args, "ip")?;
+    let function = string_arg(args, "function")?;
+    let ip = iplist::parse_caller(&ip_text).ok_or_else(|| {
+        refuse(
+            ErrorCode::BadRequest,
+            if ip_text.trim().is_empty() {
+                "argument “ip” is empty".to_owned()
+            } else {
+                format!(
+                    "argument “ip” is not an IP address: “{}”",
+                    ip_text.chars().take(64).collect::<String>()
+                )
+            },
+        )
+    })?;
+    if !acl::is_valid_function(&function) {
+        return Err(refuse(
+            ErrorCode::BadRequest,
+            "argument “function” is not a function name",
+        ));
+    }
+    Ok(VerifyArgs {
+        user,
+        token,
+        ip,
+        function,
+    })
+}
+
+fn snapshot_of(rec: &TokenRecord) -> Snapshot {
+    Snapshot {
+        generation: rec.generation,
+        owner: rec.owner.clone(),
+        name: rec.name.clone(),
+        expires_at: rec.expires_at,
+        acls: rec.acls.clone(),
+        nets: rec
+            .whitelist_ips
+            .iter()
+            .filter_map(|s| iplist::parse_stored(s))
+            .collect(),
+        verifier: rec.verifier.clone(),
+    }
+}
+
+/// The record key `owner\0name` belongs to `user`.
+fn key_owned_by(key: &[u8], user: &str) -> bool {
+    key.len() > user.len() && key.starts_with(user.as_bytes()) && key[user.len()] == 0
+}
+
+/// Effective privileges: full access is the owner's holdings now; a
+/// restricted token of a reseller is intersected with what it holds now.
+pub fn effective(token_acls: Option<&[String]>, owner: &Holdings) -> Holdings {
+    match (token_acls, owner) {
+        (None, h) => h.clone(),
+        (Some(list), Holdings::All) => Holdings::from_list(&list.join(",")),
+        (Some(list), Holdings::Some(held)) => {
+            Holdings::Some(list.iter().filter(|a| held.contains(*a)).cloned().collect())
+        }
+    }
+}
+
+fn holdings_list(h: &Holdings) -> Vec<&str> {
+    match h {
+        Holdings::All => vec![acl::ALL],
+        Holdings::Some(set) => set.iter().map(String::as_str).collect(),
+    }
+}
+
+impl Verifier {
+    pub fn new(service: Arc<Service>) -> Verifier {
+        // Leave a core for cached verifies while Argon2 runs.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Verifier {
+            service,
+            cache: VerifiedCache::new(CACHE_CAPACITY),
+            argon2_slots: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+        }
+    }
+
+    /// Decodes and answers one verify-socket line.
+    pub async fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
+        let mut request: Request = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                let code = if serde_json::from_slice::<Value>(line).is_ok() {
+                    ErrorCode::BadRequest
+                } else {
+                    ErrorCode::InvalidJson
+                };
+                return Response::fail(
+                    COMMAND,
+                    code,
+                    format!("The request could not be read: {e}"),
+                );
+            }
+        };
+        if request.command != COMMAND {
+            let shown: String = request.command.chars().take(64).collect();
+            return Response::fail(
+                &shown,
+                ErrorCode::UnknownCommand,
+                format!("Unknown command “{shown}”: the verify socket answers only “verify”."),
+            );
+        }
+        match self.verify(&mut request.args).await {
+            Ok(data) => Response::ok(COMMAND, Some(data)),
+            Err(Refusal(code, why)) => {
+                logging::info(&format!(
+                    "verify refused for uid {} (pid {}): {code}: {why}",
+                    peer.uid.0,
+                    peer.pid.unwrap_or(-1)
+                ));
+                Response::fail(COMMAND, code, why)
+            }
+        }
+    }
+
+    async fn verify(&self, args: &mut Map<String, Value>) -> Result<Value, Refusal> {
+        let req = parse_args(args)?;
+        let svc = &self.service;
+        let account = match svc.accounts.lookup(&req.user) {
+            Ok(Lookup::Found(a)) => a,
+            Ok(Lookup::NotWhmUser) => {
+                return Err(refuse(
+                    ErrorCode::UnknownUser,
+                    format!("“{}” is not a WHM user", shown(&req.user)),
+                ));
+            }
+            Err(e) => return Err(internal(&e)),
+        };
+        let token = Token::from_secret(req.token);
+        let digest = token.digest();
+        let index = svc.pepper.index(&digest);
+        let entry = svc
+            .store
+            .lookup_index(&index)
+            .map_err(|e| internal(&e.to_string()))?;
+        let Some(entry) = entry.filter(|e| key_owned_by(&e.key, &account.name)) else {
+            return Err(refuse(
+                ErrorCode::InvalidToken,
+                "no such token for this user",
+            ));
+        };
+        let snapshot = match self.cache.get(&index) {
+            Some(s) if s.generation == entry.generation => s,
+            stale => self.load(index, &entry, stale, digest).await?,
+        };
+        let now = svc.clock.now();
+        if snapshot.expires_at.is_some_and(|t| t <= now) {
+            return Err(refuse(
+                ErrorCode::Expired,
+                format!("the token “{}” has expired", snapshot.name),
+            ));
+        }
+        if account.suspended {
+            return Err(refuse(
+                ErrorCode::Suspended,
+                format!("the account “{}” is suspended", account.name),
+            ));
+        }
+        if !snapshot.allows_ip(req.ip) {
+            return Err(refuse(
+                ErrorCode::IpNotAllowed,
+                format!(
+                    "the token “{}” may not be used from {}",
+                    snapshot.name, req.ip
+                ),
+            ));
+        }
+        let effective = effective(snapshot.acls.as_deref(), &account.holdings);
+        if !svc.functions().permits(&effective, &req.function) {
+            return Err(refuse(
+                ErrorCode::AclDenied,
+                format!(
+                    "the token “{}” lacks the privilege for “{}”",
+                    snapshot.name, req.function
+                ),
+            ));
+        }
+        svc.usage
+            .record(index, now, iplist::format(&ipnet::IpNet::from(req.ip)));
+        Ok(json!({
+            "user": account.name,
+            "token_name": snapshot.name,
+            "acls": holdings_list(&effective),
+        }))
+    }
+
+    /// Reads the record and, unless this process already checked this
+    /// token against the same verifier, runs Argon2 on the blocking pool.
+    async fn load(
+        &self,
+        index: Index,
+        entry: &IndexEntry,
+        stale: Option<Arc<Snapshot>>,
+        digest: crate::tokens::Digest,
+    ) -> Result<Arc<Snapshot>, Refusal> {
+        let svc = &self.service;
+        let record = svc
+            .store
+            .record_by_key(&entry.key)
+            .map_err(|e| internal(&e.to_string()))?;
+        let Some(record) = record else {
+            return Err(refuse(
+                ErrorCode::InvalidToken,
+                "no such token for this user",
+            ));
+        };
+        let fresh = Arc::new(snapshot_of(&record));
+        if stale.is_some_and(|s| s.verifier == record.verifier) {
+            self.cache.insert(index, Arc::clone(&fresh));
+            return Ok(fresh);
+        }
+        let _slot = self
+            .argon2_slots
+            .acquire()
+            .await
+            .map_err(|_| internal("the Argon2 limiter is closed"))?;
+        // Another request may have verified this token while we waited.
+        if let Some(s) = self.cache.get(&index)
+            && s.verifier == record.verifier
+            && s.generation == record.generation
+        {
+            return Ok(s);
+        }
+        let hasher = svc.hasher.clone();
+        let verifier = record.verifier.clone();
+        let ok = tokio::task::spawn_blocking(move || hasher.verify(&digest, &verifier))
+            .await
+            .map_err(|e| internal(&format!("argon2 task failed: {e}")))?;
+        if !ok {
+            logging::warn(&format!(
+                "token index matched but Argon2 verification failed for {}:{}",
+                record.owner, record.name
+            ));
+            return Err(refuse(
+                ErrorCode::InvalidToken,
+                "no such token for this user",
+            ));
+        }
+        self.cache.insert(index, Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+fn shown(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn internal(why: &str) -> Refusal {
+    logging::error(why);
+    refuse(ErrorCode::Internal, "internal error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_privileges() {
+        let list = vec!["list-accts".to_owned(), "passwd".to_owned()];
+        assert_eq!(effective(None, &Holdings::All), Holdings::All);
+        let res = Holdings::from_list("list-accts,create-acct");
+        assert_eq!(effective(None, &res), res);
+        assert_eq!(
+            effective(Some(&list), &Holdings::All),
+            Holdings::from_list("list-accts,passwd")
+        );
+        assert_eq!(
+            effective(Some(&list), &res),
+            Holdings::from_list("list-accts")
+        );
+        let all_token = vec!["all".to_owned()];
+        assert_eq!(effective(Some(&all_token), &Holdings::All), Holdings::All);
+    }
+
+    #[test]
+    fn key_ownership_is_exact() {
+        assert!(key_owned_by(b"bob\0t", "bob"));
+        assert!(!key_owned_by(b"bobby\0t", "bob"));
+        assert!(!key_owned_by(b"bob", "bob"));
+        assert!(!key_owned_by(b"bo\0t", "bob"));
+    }
+}

@@ -1,0 +1,648 @@
+//! The `apitoken` CLI end to end: the real binary against the real daemon,
+//! asserting what an administrator sees (stdout, stderr, exit status).
+//!
+//! Tests run as root, so every command acts on root's tokens unless `--user`
+//! is given. Each test starts its own daemon.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use chrono::{Days, Local, NaiveDate, TimeZone};
+use common::{CLI, Daemon, create, run_with_stdin};
+use serde_json::{Value, json};
+
+/// What one CLI run produced.
+#[derive(Debug)]
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Ran {
+    fn from(o: Output) -> Self {
+        Ran {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(o.stdout).unwrap(),
+            stderr: String::from_utf8(o.stderr).unwrap(),
+        }
+    }
+}
+
+impl Ran {
+    /// Asserts the exit status, showing everything on failure.
+    fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "unexpected exit status: {self:#?}");
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// Runs `d.cli()` with `args` and an empty (closed) stdin.
+fn cli(d: &Daemon, args: &[&str]) -> Ran {
+    d.cli().args(args).output().unwrap().into()
+}
+
+/// Runs `d.cli()` with `args` and `stdin`.
+fn cli_stdin(d: &Daemon, args: &[&str], stdin: &str) -> Ran {
+    run_with_stdin(d.cli().args(args), stdin).into()
+}
+
+fn is_token(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+/// The token from `create`'s human output (the `Token:` line).
+fn token_of(create_stdout: &str) -> String {
+    let line = create_stdout
+        .lines()
+        .find(|l| l.starts_with("Token:"))
+        .unwrap_or_else(|| panic!("no Token: line in {create_stdout:?}"));
+    let token = line["Token:".len()..].trim().to_owned();
+    assert!(is_token(&token), "not a [0-9A-Z]{{32}} token: {token:?}");
+    token
+}
+
+/// The value of a `Label: value` line.
+fn field<'a>(stdout: &'a str, label: &str) -> &'a str {
+    let prefix = format!("{label}:");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {label}: line in {stdout:?}"))
+        .trim()
+}
+
+/// Table rows as cells: columns are separated by at least two spaces and no
+/// cell holds two spaces in a row.
+fn table(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// The row of token `name` (the first cell), without the header.
+fn row<'a>(rows: &'a [Vec<String>], name: &str) -> &'a [String] {
+    rows[1..]
+        .iter()
+        .find(|r| r[0] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {rows:?}"))
+}
+
+/// `MM DD YYYY hh:mm:ss`, digits checked one by one.
+fn is_list_time(s: &str) -> bool {
+    let shape = b"dd dd dddd dd:dd:dd";
+    s.len() == shape.len()
+        && s.bytes().zip(shape.iter()).all(|(c, want)| match want {
+            b'd' => c.is_ascii_digit(),
+            other => c == *other,
+        })
+}
+
+fn local(t: i64, fmt: &str) -> String {
+    Local.timestamp_opt(t, 0).unwrap().format(fmt).to_string()
+}
+
+fn now() -> i64 {
+    Local::now().timestamp()
+}
+
+/// The sorted token names of a `--json list` reply.
+fn json_names(reply: &Value) -> Vec<String> {
+    let mut names: Vec<String> = reply["data"]["tokens"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+fn assert_not_logged(d: &Daemon, tokens: &[&str]) {
+    let log = d.stderr();
+    for t in tokens {
+        assert!(!log.contains(t), "token {t} in the daemon's log:\n{log}");
+    }
+}
+
+#[test]
+fn create_prints_token_once_and_it_works_with_details() {
+    let d = Daemon::start();
+    let expires = now() + 30 * 86_400;
+    let expires_arg = expires.to_string();
+    let r = cli(
+        &d,
+        &[
+            "create",
+            "ci",
+            "--acl",
+            "list-accts",
+            "--acl",
+            "create-acct,list-accts",
+            "--ip",
+            "10.0.0.1",
+            "--ip",
+            "fc00:abcd::f",
+            "--ip",
+            "10.0.0.1/32",
+            "--expires",
+            &expires_arg,
+        ],
+    )
+    .expect(0);
+    assert!(
+        r.stdout
+            .starts_with("Token \"ci\" created. Copy it now: it is shown only once.\n"),
+        "{r:#?}"
+    );
+    let token = token_of(&r.stdout);
+    assert_eq!(
+        field(&r.stdout, "Expires"),
+        local(expires, "%Y-%m-%d %H:%M:%S")
+    );
+    assert_eq!(
+        field(&r.stdout, "IPs"),
+        "10.0.0.1, fc00:abcd:0000:0000:0000:0000:0000:000f"
+    );
+    assert_eq!(field(&r.stdout, "ACLs"), "create-acct, list-accts");
+    assert!(r.stderr.is_empty(), "{r:#?}");
+
+    // The token is usable: details finds it from stdin.
+    let r = cli_stdin(&d, &["details"], &format!("{token}\n")).expect(0);
+    assert_eq!(field(&r.stdout, "Name"), "ci");
+    assert_eq!(field(&r.stdout, "ACLs"), "create-acct, list-accts");
+    assert!(
+        !r.stdout.contains(&token),
+        "details shows the token: {r:#?}"
+    );
+
+    // A wrong token (right shape) is not found: exit 1, nothing on stdout.
+    let wrong = if token.starts_with('0') {
+        "1".repeat(32)
+    } else {
+        "0".repeat(32)
+    };
+    let r = cli_stdin(&d, &["details"], &format!("{wrong}\n")).expect(1);
+    assert!(r.stdout.is_empty(), "{r:#?}");
+    assert!(r.stderr.starts_with("No such token"), "{r:#?}");
+
+    // The token is shown by create only.
+    let r = cli(&d, &["--json", "list"]).expect(0);
+    assert!(!r.stdout.contains(&token));
+    assert_not_logged(&d, &[&token]);
+}
+
+#[test]
+fn list_table_columns_marks_and_search() {
+    let d = Daemon::builder()
+        .config("expiry_warning_days = 2\n")
+        .start();
+    let t0: i64 = 1_800_000_000;
+    d.set_now(t0);
+
+    let r = cli(&d, &["list"]).expect(0);
+    assert_eq!(r.stdout, "No API tokens.\n");
+    let r = cli(&d, &["list", "--search", "x"]).expect(0);
+    assert_eq!(r.stdout, "No API tokens.\n");
+
+    // The CLI only parses --expires; the daemon checks it against t0.
+    let day = 86_400;
+    let old_at = (t0 + 3_600).to_string();
+    let soon_at = (t0 + 10 * day).to_string();
+    let far_at = (t0 + 100 * day).to_string();
+    cli(&d, &["create", "Full"]).expect(0);
+    cli(&d, &["create", "old", "--expires", &old_at]).expect(0);
+    cli(
+        &d,
+        &["create", "Soon", "--acl", "ssl", "--expires", &soon_at],
+    )
+    .expect(0);
+    cli(
+        &d,
+        &[
+            "create",
+            "restricted",
+            "--acl",
+            "list-accts",
+            "--ip",
+            "10.1.2.3/16",
+            "--ip",
+            "192.0.2.7",
+            "--expires",
+            &far_at,
+        ],
+    )
+    .expect(0);
+
+    // Nine days later: "old" has expired, "Soon" is within two days.
+    d.set_now(t0 + 9 * day);
+    let r = cli(&d, &["list"]).expect(0);
+    let rows = table(&r.stdout);
+    assert_eq!(
+        rows[0],
+        ["Name", "Created", "Expires", "IPs", "ACLs"],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(rows.len(), 5, "{}", r.stdout);
+    // Sorted by name, case-insensitively.
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["Full", "old", "restricted", "Soon"]);
+    for r in &rows[1..] {
+        assert_eq!(r.len(), 5, "{r:?}");
+        assert!(
+            is_list_time(&r[1]),
+            "Created not MM DD YYYY hh:mm:ss: {r:?}"
+        );
+        assert_eq!(r[1], local(t0, "%m %d %Y %H:%M:%S"));
+    }
+
+    let full = row(&rows, "Full");
+    assert_eq!(full[2..], ["Never", "Any", "All"]);
+
+    let old = row(&rows, "old");
+    assert_eq!(
+        old[2],
+        format!("{} (expired)", local(t0 + 3_600, "%m %d %Y %H:%M:%S"))
+    );
+    assert_eq!(old[3..], ["Any", "All"]);
+
+    let soon = row(&rows, "Soon");
+    assert_eq!(
+        soon[2],
+        format!(
+            "{} (expires soon)",
+            local(t0 + 10 * day, "%m %d %Y %H:%M:%S")
+        )
+    );
+    assert_eq!(soon[3..], ["Any", "ssl"]);
+
+    let restricted = row(&rows, "restricted");
+    assert_eq!(restricted[2], local(t0 + 100 * day, "%m %d %Y %H:%M:%S"));
+    assert!(is_list_time(&restricted[2]), "{restricted:?}");
+    assert_eq!(restricted[3..], ["10.1.0.0/16, 192.0.2.7", "list-accts"]);
+
+    // --search: substring of the name, case-insensitive.
+    let r = cli(&d, &["list", "--search", "sOoN"]).expect(0);
+    let rows = table(&r.stdout);
+    assert_eq!(rows.len(), 2, "{}", r.stdout);
+    assert_eq!(rows[1][0], "Soon");
+    let r = cli(&d, &["list", "--search", "L"]).expect(0);
+    let rows = table(&r.stdout);
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["Full", "old"], "{}", r.stdout);
+    let r = cli(&d, &["list", "--search", "nomatch"]).expect(0);
+    assert_eq!(r.stdout, "No API tokens match \"nomatch\".\n");
+}
+
+#[test]
+fn json_list_is_the_daemons_reply() {
+    let d = Daemon::start();
+    create(&d, None, json!({"token_name": "one"}));
+    create(&d, None, json!({"token_name": "two", "acl": "ssl"}));
+    let r = cli(&d, &["--json", "list"]).expect(0);
+    let reply = r.json();
+    assert_eq!(reply["metadata"]["result"], 1);
+    assert_eq!(reply["metadata"]["command"], "api_token_list");
+    assert_eq!(json_names(&reply), ["one", "two"]);
+    assert_eq!(reply["data"]["tokens"]["two"]["acls"]["ssl"], 1);
+    assert_eq!(reply["data"]["tokens"]["two"]["has_full_access"], 0);
+    assert_eq!(reply["data"]["tokens"]["one"]["has_full_access"], 1);
+    // --json after the subcommand is the same global flag.
+    let r = cli(&d, &["list", "--json"]).expect(0);
+    assert_eq!(json_names(&r.json()), ["one", "two"]);
+}
+
+#[test]
+fn update_renames_clears_ips_and_expiry() {
+    let d = Daemon::start();
+    create(
+        &d,
+        None,
+        json!({"token_name": "old-name", "acl": "list-accts",
+               "whitelist_ip": "10.0.0.1", "expires_at": now() + 86_400}),
+    );
+    let r = cli(
+        &d,
+        &[
+            "update",
+            "old-name",
+            "--new-name",
+            "new-name",
+            "--any-ip",
+            "--expires",
+            "never",
+        ],
+    )
+    .expect(0);
+    assert!(
+        r.stdout.starts_with("Token \"old-name\" updated.\n"),
+        "{r:#?}"
+    );
+    assert_eq!(field(&r.stdout, "Name"), "new-name");
+    assert_eq!(field(&r.stdout, "Expires"), "never");
+    assert_eq!(field(&r.stdout, "IPs"), "Any");
+    assert_eq!(field(&r.stdout, "ACLs"), "list-accts");
+
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    assert_eq!(json_names(&reply), ["new-name"]);
+    let rec = &reply["data"]["tokens"]["new-name"];
+    assert_eq!(rec["whitelist_ips"], Value::Null);
+    assert_eq!(rec["expires_at"], Value::Null);
+    assert_eq!(rec["acls"]["list-accts"], 1, "ACLs kept: {rec}");
+    assert_eq!(rec["has_full_access"], 0);
+
+    // Nothing to change: the daemon refuses.
+    let r = cli(&d, &["update", "new-name"]).expect(1);
+    assert!(r.stdout.is_empty(), "{r:#?}");
+    assert!(
+        r.stderr.starts_with("error: ") && r.stderr.contains("(nothing_to_change)"),
+        "{r:#?}"
+    );
+    // No such token.
+    let r = cli(&d, &["update", "ghost", "--new-name", "x"]).expect(1);
+    assert!(r.stderr.contains("(not_found)"), "{r:#?}");
+    assert!(r.stderr.contains("ghost"), "{r:#?}");
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    assert_eq!(json_names(&reply), ["new-name"]);
+}
+
+#[test]
+fn revoke_names_and_revoke_all() {
+    let d = Daemon::start();
+    for n in ["a", "b", "c", "d"] {
+        create(&d, None, json!({"token_name": n}));
+    }
+    let r = cli(&d, &["revoke", "a", "b", "ghost"]).expect(0);
+    assert_eq!(
+        r.stdout, "Revoked: a, b\nNot found (nothing to do): ghost\n",
+        "{r:#?}"
+    );
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    assert_eq!(json_names(&reply), ["c", "d"]);
+
+    // --all without --yes is a usage error and revokes nothing.
+    let r = cli(&d, &["revoke", "--all"]).expect(2);
+    assert!(r.stdout.is_empty(), "{r:#?}");
+    assert!(r.stderr.contains("--yes"), "{r:#?}");
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    assert_eq!(json_names(&reply), ["c", "d"]);
+
+    let r = cli(&d, &["revoke", "--all", "--yes"]).expect(0);
+    assert_eq!(r.stdout, "Revoked 2 token(s).\n");
+    let r = cli(&d, &["list"]).expect(0);
+    assert_eq!(r.stdout, "No API tokens.\n");
+}
+
+#[test]
+fn exit_statuses() {
+    let d = Daemon::start();
+
+    // 2: usage errors, caught before the daemon is asked.
+    let r = cli(&d, &["list", "--bogus"]).expect(2);
+    assert!(r.stderr.contains("--bogus"), "{r:#?}");
+    assert!(r.stdout.is_empty());
+    let r = cli(&d, &["create", "x", "--expires", "tomorrow"]).expect(2);
+    assert!(r.stderr.contains("'tomorrow'"), "{r:#?}");
+    let r = cli(&d, &["create", "x", "--expires", "2030-02-30"]).expect(2);
+    assert!(r.stderr.contains("not a valid calendar date"), "{r:#?}");
+    let r = cli(&d, &[]).expect(2);
+    assert!(r.stdout.is_empty());
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    assert_eq!(json_names(&reply), Vec::<String>::new(), "nothing created");
+
+    // 3: the daemon cannot be reached; the message names the socket.
+    let out = Command::new(CLI)
+        .args(["--socket", "/nonexistent/x.sock", "list"])
+        .output()
+        .unwrap();
+    let r = Ran::from(out).expect(3);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("/nonexistent/x.sock"), "{r:#?}");
+    assert!(r.stderr.contains("cannot reach apitokend"), "{r:#?}");
+
+    // 1: the daemon refuses; its reason and code go to stderr.
+    let r = cli(&d, &["create", "bad name"]).expect(1);
+    assert!(r.stdout.is_empty(), "{r:#?}");
+    assert!(r.stderr.starts_with("error: "), "{r:#?}");
+    assert!(r.stderr.contains("(invalid_name)"), "{r:#?}");
+    let r = cli(&d, &["create", "x", "--acl", "no-such-privilege"]).expect(1);
+    assert!(r.stderr.contains("no-such-privilege"), "{r:#?}");
+    assert!(r.stderr.contains("(invalid_acl)"), "{r:#?}");
+    let past = (now() - 3_600).to_string();
+    let r = cli(&d, &["create", "x", "--expires", &past]).expect(1);
+    assert!(r.stderr.starts_with("error: "), "{r:#?}");
+    // --json keeps the exit status and prints the reply on stdout.
+    let r = cli(&d, &["--json", "create", "bad name"]).expect(1);
+    let reply = r.json();
+    assert_eq!(reply["metadata"]["result"], 0);
+    assert_eq!(reply["metadata"]["error"], "invalid_name");
+}
+
+#[test]
+fn token_is_read_from_stdin_never_argv() {
+    let d = Daemon::start();
+    let token = create(&d, None, json!({"token_name": "piped"}))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // No positional token is accepted.
+    let r = cli(&d, &["details", &token]).expect(2);
+    assert!(r.stdout.is_empty(), "{r:#?}");
+    // Empty or blank stdin: usage error.
+    let r = cli_stdin(&d, &["details"], "").expect(2);
+    assert!(r.stderr.contains("standard input"), "{r:#?}");
+    cli_stdin(&d, &["details"], "   \n").expect(2);
+    cli(&d, &["details"]).expect(2);
+
+    // The first line is the token, surrounding blanks trimmed.
+    let r = cli_stdin(&d, &["details"], &format!("  {token} \nignored\n")).expect(0);
+    assert_eq!(field(&r.stdout, "Name"), "piped");
+
+    // call --stdin-arg puts stdin's line under the key.
+    let r = cli_stdin(
+        &d,
+        &["call", "api_token_get_details", "--stdin-arg", "token"],
+        &format!("{token}\n"),
+    )
+    .expect(0);
+    let reply = r.json();
+    assert_eq!(reply["metadata"]["result"], 1);
+    assert_eq!(reply["data"]["name"], "piped");
+    assert!(!r.stdout.contains(&token));
+
+    // A key both on argv and --stdin-arg is refused before anything is sent.
+    let r = cli_stdin(
+        &d,
+        &[
+            "call",
+            "api_token_get_details",
+            "token=x",
+            "--stdin-arg",
+            "token",
+        ],
+        &format!("{token}\n"),
+    )
+    .expect(2);
+    assert!(r.stdout.is_empty(), "{r:#?}");
+    assert_not_logged(&d, &[&token]);
+}
+
+#[test]
+fn call_sends_raw_pairs_and_prints_json() {
+    let d = Daemon::start();
+    let r = cli(
+        &d,
+        &[
+            "call",
+            "api_token_create",
+            "token_name=x",
+            "acl=list-accts",
+            "acl=create-acct",
+        ],
+    )
+    .expect(0);
+    let reply = r.json();
+    assert_eq!(reply["metadata"]["result"], 1);
+    assert_eq!(reply["metadata"]["command"], "api_token_create");
+    assert_eq!(reply["data"]["name"], "x");
+    assert_eq!(reply["data"]["acls"], json!(["create-acct", "list-accts"]));
+    assert!(is_token(reply["data"]["token"].as_str().unwrap()));
+
+    // A refusal is printed as JSON too, with exit status 1.
+    let r = cli(&d, &["call", "api_token_create", "token_name=x"]).expect(1);
+    let reply = r.json();
+    assert_eq!(reply["metadata"]["result"], 0);
+    assert_eq!(reply["metadata"]["error"], "name_exists");
+
+    // A pair without '=' (or with an empty key) is a usage error.
+    let r = cli(&d, &["call", "api_token_create", "token_name"]).expect(2);
+    assert!(r.stdout.is_empty(), "{r:#?}");
+    assert!(r.stderr.contains("KEY=VALUE"), "{r:#?}");
+    cli(&d, &["call", "api_token_create", "=y"]).expect(2);
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    assert_eq!(json_names(&reply), ["x"]);
+}
+
+#[test]
+fn expires_date_is_end_of_that_local_day() {
+    let d = Daemon::start();
+    let day: NaiveDate = Local::now()
+        .date_naive()
+        .checked_add_days(Days::new(40))
+        .unwrap();
+    let arg = day.format("%Y-%m-%d").to_string();
+    let expected = Local
+        .from_local_datetime(&day.and_hms_opt(23, 59, 59).unwrap())
+        .latest()
+        .unwrap()
+        .timestamp();
+
+    let reply = cli(&d, &["--json", "create", "dated", "--expires", &arg])
+        .expect(0)
+        .json();
+    assert_eq!(reply["data"]["expires_at"], expected);
+    assert_eq!(
+        local(expected, "%Y-%m-%d %H:%M:%S"),
+        format!("{arg} 23:59:59")
+    );
+
+    // Human output shows the same moment; update takes a date as well.
+    let later = day.checked_add_days(Days::new(1)).unwrap();
+    let later_arg = later.format("%Y-%m-%d").to_string();
+    let r = cli(&d, &["update", "dated", "--expires", &later_arg]).expect(0);
+    assert_eq!(field(&r.stdout, "Expires"), format!("{later_arg} 23:59:59"));
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    let expected_later = Local
+        .from_local_datetime(&later.and_hms_opt(23, 59, 59).unwrap())
+        .latest()
+        .unwrap()
+        .timestamp();
+    assert_eq!(
+        reply["data"]["tokens"]["dated"]["expires_at"],
+        expected_later
+    );
+}
+
+#[test]
+fn tokens_never_reach_the_daemons_log() {
+    let d = Daemon::start();
+    let expires = (now() + 86_400).to_string();
+    let r = cli(
+        &d,
+        &[
+            "create",
+            "human",
+            "--acl",
+            "ssl",
+            "--ip",
+            "10.0.0.1",
+            "--expires",
+            &expires,
+        ],
+    )
+    .expect(0);
+    let human = token_of(&r.stdout);
+    let reply = cli(&d, &["--json", "create", "json"]).expect(0).json();
+    let json_token = reply["data"]["token"].as_str().unwrap().to_owned();
+    assert!(is_token(&json_token));
+    let reply = cli(&d, &["call", "api_token_create", "token_name=raw"])
+        .expect(0)
+        .json();
+    let raw = reply["data"]["token"].as_str().unwrap().to_owned();
+
+    for t in [&human, &json_token, &raw] {
+        cli_stdin(&d, &["details"], &format!("{t}\n")).expect(0);
+        cli_stdin(&d, &["--json", "details"], &format!("{t}\n")).expect(0);
+        cli_stdin(
+            &d,
+            &["call", "api_token_get_details", "--stdin-arg", "token"],
+            &format!("{t}\n"),
+        )
+        .expect(0);
+    }
+    // Near misses of a real token, and refusals of every kind.
+    let mut near = human.clone().into_bytes();
+    near[31] = if near[31] == b'A' { b'B' } else { b'A' };
+    let near = String::from_utf8(near).unwrap();
+    cli_stdin(&d, &["details"], &format!("{near}\n")).expect(1);
+    cli_stdin(&d, &["details"], &format!("{}\n", human.to_lowercase())).expect(1);
+    cli(
+        &d,
+        &["update", "human", "--new-name", "renamed", "--any-ip"],
+    )
+    .expect(0);
+    cli(&d, &["update", "renamed"]).expect(1);
+    cli(&d, &["create", "bad name"]).expect(1);
+    cli(&d, &["list"]).expect(0);
+    cli(&d, &["revoke", "renamed", "ghost"]).expect(0);
+    // Revoked: no longer found.
+    cli_stdin(&d, &["details"], &format!("{human}\n")).expect(1);
+    cli(&d, &["revoke", "--all", "--yes"]).expect(0);
+    cli_stdin(&d, &["details"], &format!("{raw}\n")).expect(1);
+
+    let lower = human.to_lowercase();
+    assert_not_logged(&d, &[&human, &json_token, &raw, &near, &lower]);
+    // Not vacuous: the daemon did log these requests.
+    let log = d.stderr();
+    for command in ["api_token_create", "api_token_update", "api_token_revoke"] {
+        assert!(log.contains(command), "{command} not logged:\n{log}");
+    }
+}
