@@ -1,0 +1,503 @@
+//! verify(user, token, ip, function) over the real verify socket.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use common::{Daemon, create, error_code, req, run_with_stdin};
+use serde_json::{Value, json};
+
+fn token(data: &Value) -> String {
+    data["token"].as_str().unwrap().to_owned()
+}
+
+fn accepted(d: &Daemon, user: &str, t: &str, ip: &str, function: &str) -> Value {
+    let r = d.verify(user, t, ip, function);
+    assert!(
+        r.is_ok(),
+        "expected acceptance for {user} {ip} {function}: {:?}",
+        r.metadata
+    );
+    r.data.unwrap()
+}
+
+fn refused(d: &Daemon, user: &str, t: &str, ip: &str, function: &str) -> String {
+    let r = d.verify(user, t, ip, function);
+    assert!(r.data.is_none());
+    error_code(&r).to_owned()
+}
+
+#[test]
+fn accept_returns_effective_privileges() {
+    let d = Daemon::start();
+    let full = token(&create(&d, None, json!({"token_name": "full"})));
+    let data = accepted(&d, "root", &full, "192.0.2.1", "listaccts");
+    assert_eq!(
+        data,
+        json!({"user": "root", "token_name": "full", "acls": ["all"]})
+    );
+    accepted(&d, "root", &full, "192.0.2.1", "reboot");
+    let limited = token(&create(
+        &d,
+        None,
+        json!({"token_name": "lim", "acl": ["list-accts", "basic-system-info"]}),
+    ));
+    let data = accepted(&d, "root", &limited, "192.0.2.1", "listaccts");
+    assert_eq!(data["acls"], json!(["basic-system-info", "list-accts"]));
+    // An alternative privilege suffices (version: basic-system-info or clustering).
+    accepted(&d, "root", &limited, "192.0.2.1", "version");
+    assert_eq!(
+        refused(&d, "root", &limited, "192.0.2.1", "createacct"),
+        "acl_denied"
+    );
+    // A function not in the table needs `all`.
+    assert_eq!(
+        refused(&d, "root", &limited, "192.0.2.1", "some_plugin_function"),
+        "acl_denied"
+    );
+    accepted(&d, "root", &full, "192.0.2.1", "some_plugin_function");
+}
+
+#[test]
+fn wrong_token_wrong_user_unknown_user() {
+    let d = Daemon::builder().resellers("res:all\n").start();
+    let t = token(&create(&d, None, json!({"token_name": "t"})));
+    assert_eq!(
+        refused(
+            &d,
+            "root",
+            "0000000000AAAAAAAAAABBBBBBBBBB12",
+            "10.0.0.1",
+            "listaccts"
+        ),
+        "invalid_token"
+    );
+    assert_eq!(
+        refused(&d, "root", &t.to_lowercase(), "10.0.0.1", "listaccts"),
+        "invalid_token"
+    );
+    assert_eq!(
+        refused(&d, "res", &t, "10.0.0.1", "listaccts"),
+        "invalid_token"
+    );
+    assert_eq!(
+        refused(&d, "nosuchuser", &t, "10.0.0.1", "listaccts"),
+        "unknown_user"
+    );
+    assert_eq!(
+        refused(&d, "root", "", "10.0.0.1", "listaccts"),
+        "invalid_token"
+    );
+}
+
+#[test]
+fn bad_requests_and_other_commands_are_refused() {
+    let d = Daemon::start();
+    let t = token(&create(&d, None, json!({"token_name": "t"})));
+    assert_eq!(refused(&d, "root", &t, "", "listaccts"), "bad_request");
+    assert_eq!(refused(&d, "root", &t, "  ", "listaccts"), "bad_request");
+    assert_eq!(
+        refused(&d, "root", &t, "not-an-ip", "listaccts"),
+        "bad_request"
+    );
+    assert_eq!(
+        refused(&d, "root", &t, "10.0.0.1/8", "listaccts"),
+        "bad_request"
+    );
+    assert_eq!(refused(&d, "root", &t, "10.0.0.1", ""), "bad_request");
+    assert_eq!(
+        refused(&d, "root", &t, "10.0.0.1", "list accts"),
+        "bad_request"
+    );
+    let mut c = d.verify_client();
+    for (line, code) in [
+        (
+            json!({"command": "verify", "args": {"user": "root", "token": t, "function": "listaccts"}}),
+            "bad_request",
+        ),
+        (
+            json!({"command": "verify", "args": {"user": "root", "token": 5, "ip": "1.1.1.1", "function": "x"}}),
+            "bad_request",
+        ),
+        (json!({"command": "api_token_list"}), "unknown_command"),
+        (
+            json!({"command": "api_token_create", "args": {"token_name": "x"}}),
+            "unknown_command",
+        ),
+        (
+            json!({"command": "api_token_revoke", "args": {"token_name": "t"}}),
+            "unknown_command",
+        ),
+    ] {
+        let mut bytes = serde_json::to_vec(&line).unwrap();
+        bytes.push(b'\n');
+        c.send_raw(&bytes).unwrap();
+        let r = c.read_response().unwrap();
+        assert_eq!(error_code(&r), code, "{line}");
+    }
+    c.send_raw(b"{not json\n").unwrap();
+    assert_eq!(error_code(&c.read_response().unwrap()), "invalid_json");
+    // The verify socket changed nothing.
+    let list = d.call(req("api_token_list")).data.unwrap();
+    assert_eq!(list["tokens"].as_object().unwrap().len(), 1);
+    accepted(&d, "root", &t, "10.0.0.1", "listaccts");
+}
+
+#[test]
+fn ip_lists_v4_v6_ranges_and_mapped() {
+    let d = Daemon::start();
+    let t = token(&create(
+        &d,
+        None,
+        json!({"token_name": "t", "whitelist_ip": ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "fc00::1"]}),
+    ));
+    for ip in [
+        "10.1.2.3",
+        "192.0.2.7",
+        "::ffff:10.9.9.9",
+        "::ffff:192.0.2.7",
+        "2001:db8:1::5",
+        "fc00:0:0:0:0:0:0:1",
+        "FC00::1",
+    ] {
+        accepted(&d, "root", &t, ip, "listaccts");
+    }
+    for ip in [
+        "11.0.0.1",
+        "192.0.2.8",
+        "::ffff:192.0.2.8",
+        "2001:db9::1",
+        "fc00::2",
+        "::1",
+        "127.0.0.1",
+    ] {
+        assert_eq!(
+            refused(&d, "root", &t, ip, "listaccts"),
+            "ip_not_allowed",
+            "{ip}"
+        );
+    }
+    // A mapped entry is stored as IPv4 and matches both spellings.
+    let m = token(&create(
+        &d,
+        None,
+        json!({"token_name": "m", "whitelist_ip": "::ffff:198.51.100.4"}),
+    ));
+    accepted(&d, "root", &m, "198.51.100.4", "listaccts");
+    accepted(&d, "root", &m, "::ffff:198.51.100.4", "listaccts");
+    let open = token(&create(&d, None, json!({"token_name": "open"})));
+    accepted(&d, "root", &open, "2001:db8::99", "listaccts");
+}
+
+#[test]
+fn expiry_uses_the_injected_clock() {
+    let d = Daemon::start();
+    let now = 2_000_000_000;
+    d.set_now(now);
+    let t = token(&create(
+        &d,
+        None,
+        json!({"token_name": "t", "expires_at": now + 100}),
+    ));
+    accepted(&d, "root", &t, "10.0.0.1", "listaccts");
+    d.set_now(now + 99);
+    accepted(&d, "root", &t, "10.0.0.1", "listaccts");
+    d.set_now(now + 100);
+    assert_eq!(refused(&d, "root", &t, "10.0.0.1", "listaccts"), "expired");
+    // Extending the expiry revives it on the next call.
+    let r = d.call_json(
+        json!({"command": "api_token_update", "args": {"token_name": "t", "expires_at": 0}}),
+    );
+    assert!(r.is_ok());
+    accepted(&d, "root", &t, "10.0.0.1", "listaccts");
+}
+
+#[test]
+fn changes_take_effect_on_the_very_next_verify() {
+    let d = Daemon::builder()
+        .resellers("res:list-accts,create-acct,manage-api-tokens\n")
+        .start();
+    let t = token(&create(
+        &d,
+        Some("res"),
+        json!({"token_name": "t", "acl": ["list-accts", "create-acct"]}),
+    ));
+    let full = token(&create(&d, Some("res"), json!({"token_name": "full"})));
+    accepted(&d, "res", &t, "10.0.0.1", "createacct");
+    let data = accepted(&d, "res", &full, "10.0.0.1", "createacct");
+    assert_eq!(
+        data["acls"],
+        json!(["create-acct", "list-accts", "manage-api-tokens"])
+    );
+
+    // The reseller loses create-acct: both tokens lose it at once.
+    d.write_resellers("res:list-accts,manage-api-tokens\n");
+    assert_eq!(
+        refused(&d, "res", &t, "10.0.0.1", "createacct"),
+        "acl_denied"
+    );
+    assert_eq!(
+        refused(&d, "res", &full, "10.0.0.1", "createacct"),
+        "acl_denied"
+    );
+    let data = accepted(&d, "res", &t, "10.0.0.1", "listaccts");
+    assert_eq!(data["acls"], json!(["list-accts"]));
+
+    // Suspension and its end.
+    d.suspend("res", true);
+    assert_eq!(refused(&d, "res", &t, "10.0.0.1", "listaccts"), "suspended");
+    d.suspend("res", false);
+    accepted(&d, "res", &t, "10.0.0.1", "listaccts");
+
+    // Update: an IP list, then new ACLs, then a new name.
+    let upd = |args: Value| {
+        let mut r = req("api_token_update").user(Some("res".into()));
+        r.args = args.as_object().unwrap().clone();
+        assert!(d.call(r).is_ok());
+    };
+    upd(json!({"token_name": "t", "whitelist_ip": "192.0.2.0/24"}));
+    assert_eq!(
+        refused(&d, "res", &t, "10.0.0.1", "listaccts"),
+        "ip_not_allowed"
+    );
+    accepted(&d, "res", &t, "192.0.2.9", "listaccts");
+    upd(json!({"token_name": "t", "acl": "manage-api-tokens"}));
+    assert_eq!(
+        refused(&d, "res", &t, "192.0.2.9", "listaccts"),
+        "acl_denied"
+    );
+    upd(json!({"token_name": "t", "new_name": "renamed"}));
+    assert_eq!(
+        accepted(&d, "res", &t, "192.0.2.9", "api_token_list")["token_name"],
+        "renamed"
+    );
+
+    // Revoke.
+    let r = d.call(
+        req("api_token_revoke")
+            .arg("token_name", "renamed")
+            .user(Some("res".into())),
+    );
+    assert!(r.is_ok());
+    assert_eq!(
+        refused(&d, "res", &t, "192.0.2.9", "api_token_list"),
+        "invalid_token"
+    );
+
+    // The account is no longer a reseller (deleted in WHM without the hook yet).
+    accepted(&d, "res", &full, "10.0.0.1", "listaccts");
+    d.write_resellers("");
+    assert_eq!(
+        refused(&d, "res", &full, "10.0.0.1", "listaccts"),
+        "unknown_user"
+    );
+}
+
+#[test]
+fn removed_and_renamed_accounts() {
+    let d = Daemon::builder().resellers("old:all\ngone:all\n").start();
+    let t = token(&create(&d, Some("old"), json!({"token_name": "t"})));
+    let g = token(&create(&d, Some("gone"), json!({"token_name": "g"})));
+    accepted(&d, "old", &t, "10.0.0.1", "listaccts");
+    accepted(&d, "gone", &g, "10.0.0.1", "listaccts");
+
+    d.write_resellers("new:all\ngone:all\n");
+    let r = d.call_json(
+        json!({"command": "account_rename", "args": {"user": "old", "new_user": "new"}}),
+    );
+    assert!(r.is_ok());
+    accepted(&d, "new", &t, "10.0.0.1", "listaccts");
+    assert_eq!(
+        refused(&d, "old", &t, "10.0.0.1", "listaccts"),
+        "unknown_user"
+    );
+
+    let r = d.call_json(json!({"command": "account_remove", "args": {"user": "gone"}}));
+    assert!(r.is_ok());
+    assert_eq!(
+        refused(&d, "gone", &g, "10.0.0.1", "listaccts"),
+        "invalid_token"
+    );
+}
+
+#[test]
+fn last_use_is_listed_and_survives_restart() {
+    let mut d = Daemon::start();
+    let now = 2_000_000_000;
+    d.set_now(now);
+    let t = token(&create(
+        &d,
+        None,
+        json!({"token_name": "t", "acl": "list-accts"}),
+    ));
+    create(&d, None, json!({"token_name": "unused"}));
+    d.set_now(now + 5);
+    accepted(&d, "root", &t, "::ffff:203.0.113.9", "listaccts");
+    d.set_now(now + 9);
+    accepted(&d, "root", &t, "2001:db8::1", "listaccts");
+    // A refused verify is not a use.
+    d.set_now(now + 20);
+    assert_eq!(
+        refused(&d, "root", &t, "2001:db8::1", "createacct"),
+        "acl_denied"
+    );
+    let check = |d: &Daemon| {
+        let tokens = d.call(req("api_token_list")).data.unwrap()["tokens"].clone();
+        assert_eq!(tokens["t"]["last_used_at"], now + 9);
+        assert_eq!(
+            tokens["t"]["last_used_ip"],
+            "2001:0db8:0000:0000:0000:0000:0000:0001"
+        );
+        assert_eq!(tokens["unused"]["last_used_at"], Value::Null);
+        assert_eq!(tokens["unused"]["last_used_ip"], Value::Null);
+    };
+    check(&d);
+    // Shutdown flushes the batch to the store.
+    assert_eq!(d.terminate(), Some(0));
+    d.restart();
+    check(&d);
+}
+
+#[test]
+fn verify_socket_mode_and_group() {
+    let d = Daemon::builder()
+        .config("verify_socket_group = \"daemon\"\n")
+        .start();
+    let meta = std::fs::metadata(&d.verify_socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    let daemon_gid = nix::unistd::Group::from_name("daemon")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
+    assert_eq!(meta.gid(), daemon_gid);
+}
+
+#[test]
+fn unknown_verify_group_is_a_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "verify_socket_group = \"no-such-group-here\"\n").unwrap();
+    let out = std::process::Command::new(common::DAEMON)
+        .args(["--check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-group-here"));
+}
+
+#[test]
+fn custom_function_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let functions = dir.path().join("functions.conf");
+    std::fs::write(
+        &functions,
+        "# plugin\nmyplugin_run: software-foo\nlistaccts: list-accts\n",
+    )
+    .unwrap();
+    let acls = dir.path().join("acls.conf");
+    std::fs::write(&acls, "software-foo\nlist-accts\n").unwrap();
+    let d = Daemon::builder()
+        .config(&format!(
+            "functions_file = {functions:?}\nacls_file = {acls:?}\n"
+        ))
+        .start();
+    let t = token(&create(
+        &d,
+        None,
+        json!({"token_name": "p", "acl": "software-foo"}),
+    ));
+    accepted(&d, "root", &t, "10.0.0.1", "myplugin_run");
+    assert_eq!(
+        refused(&d, "root", &t, "10.0.0.1", "listaccts"),
+        "acl_denied"
+    );
+    // `version` is not in this table, so it needs `all`.
+    assert_eq!(refused(&d, "root", &t, "10.0.0.1", "version"), "acl_denied");
+}
+
+#[test]
+fn cli_verify_reads_the_token_from_stdin() {
+    let d = Daemon::start();
+    let t = token(&create(
+        &d,
+        None,
+        json!({"token_name": "cli", "acl": "list-accts", "whitelist_ip": "10.0.0.0/8"}),
+    ));
+    let mut cmd = d.cli();
+    cmd.arg("--verify-socket").arg(&d.verify_socket).args([
+        "verify",
+        "--user",
+        "root",
+        "--ip",
+        "10.2.3.4",
+        "--function",
+        "listaccts",
+    ]);
+    let out = run_with_stdin(&mut cmd, &format!("{t}\n"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("accepted") && stdout.contains("cli") && stdout.contains("list-accts"),
+        "{stdout}"
+    );
+
+    let mut cmd = d.cli();
+    cmd.arg("--verify-socket").arg(&d.verify_socket).args([
+        "verify",
+        "--user",
+        "root",
+        "--ip",
+        "192.0.2.1",
+        "--function",
+        "listaccts",
+    ]);
+    let out = run_with_stdin(&mut cmd, &format!("{t}\n"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ip_not_allowed"), "{stderr}");
+    assert!(!d.stderr().contains(&t));
+}
+
+#[test]
+fn many_concurrent_first_uses_and_cached_verifies_agree() {
+    let d = Daemon::start();
+    let tokens: Vec<String> = (0..20)
+        .map(|i| {
+            token(&create(
+                &d,
+                None,
+                json!({"token_name": format!("t{i}"), "acl": "list-accts"}),
+            ))
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for chunk in tokens.chunks(5) {
+            let d = &d;
+            s.spawn(move || {
+                let mut c = d.verify_client();
+                for _ in 0..20 {
+                    for t in chunk {
+                        let r = c
+                            .call(
+                                &req("verify")
+                                    .arg("user", "root")
+                                    .arg("token", t.as_str())
+                                    .arg("ip", "10.0.0.1")
+                                    .arg("function", "listaccts"),
+                            )
+                            .unwrap();
+                        assert!(r.is_ok(), "{:?}", r.metadata);
+                    }
+                }
+            });
+        }
+    });
+}
