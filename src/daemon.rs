@@ -302,5 +302,6 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     let _ = std::fs::remove_file(&prepared.control_path);
     let _ = std::fs::remove_file(&prepared.verify_path);
     logging::info("stopped");
+    logging::flush();
     Ok(())
 }

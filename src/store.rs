@@ -415,6 +415,31 @@ impl Store {
         })
     }
 
+    /// Stores many new records in one transaction (bulk import, benchmarks).
+    /// Fails without writing anything if any name or index already exists.
+    pub fn insert_batch(&self, records: Vec<TokenRecord>) -> Result<usize> {
+        self.write(|wtxn| {
+            let n = records.len();
+            for mut rec in records {
+                let key = record_key(&rec.owner, &rec.name);
+                let idx =
+                    parse_index_hex(&rec.index).ok_or_else(|| StoreError("bad index".into()))?;
+                if self.records.get(wtxn, &key)?.is_some() || self.index.get(wtxn, &idx)?.is_some()
+                {
+                    return Err(StoreError(format!(
+                        "{}:{} already exists",
+                        rec.owner, rec.name
+                    )));
+                }
+                rec.generation = self.next_generation(wtxn)?;
+                self.records.put(wtxn, &key, &encode(&rec)?)?;
+                self.index
+                    .put(wtxn, &idx, &index_value(rec.generation, &key))?;
+            }
+            Ok((n, true))
+        })
+    }
+
     /// Applies `change` to one record (it may rename it) atomically.
     pub fn update<E>(
         &self,

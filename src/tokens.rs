@@ -16,7 +16,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use hmac::{KeyInit, Mac};
 use sha2::Digest as _;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::config::Argon2Config;
 
@@ -225,11 +225,6 @@ impl Hasher {
             .verify_password(digest.as_bytes(), phc)
             .is_ok()
     }
-}
-
-/// Zeroizes a string that held a secret (e.g. a serde_json value).
-pub fn wipe(mut s: String) {
-    s.zeroize();
 }
 
 #[cfg(test)]
