@@ -33,6 +33,11 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acls_file: Option<PathBuf>,
     pub log: LogTarget,
+    /// Where syslog lines go (`log = "syslog"`).
+    pub syslog_socket: PathBuf,
+    /// cPanel's accounting log: one line per token change, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounting_log: Option<PathBuf>,
     /// `api_token_list` marks tokens expiring within this many days.
     pub expiry_warning_days: u32,
     pub argon2: Argon2Config,
@@ -75,6 +80,8 @@ impl Default for Config {
             functions_file: None,
             acls_file: None,
             log: LogTarget::Syslog,
+            syslog_socket: PathBuf::from("/dev/log"),
+            accounting_log: None,
             expiry_warning_days: 7,
             argon2: Argon2Config::default(),
             limits: Limits::default(),
@@ -149,6 +156,7 @@ impl Config {
             ("accounts_dir", &self.accounts_dir),
             ("control_socket", &self.control_socket),
             ("verify_socket", &self.verify_socket),
+            ("syslog_socket", &self.syslog_socket),
         ] {
             if !p.is_absolute() {
                 return Err(ConfigError(format!("{key} must be an absolute path")));
@@ -158,6 +166,7 @@ impl Config {
             ("pepper_file", &self.pepper_file),
             ("functions_file", &self.functions_file),
             ("acls_file", &self.acls_file),
+            ("accounting_log", &self.accounting_log),
         ] {
             if p.as_ref().is_some_and(|p| !p.is_absolute()) {
                 return Err(ConfigError(format!("{key} must be an absolute path")));

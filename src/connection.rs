@@ -69,6 +69,28 @@ impl Connection {
         }
     }
 
+    /// A frame that is complete without waiting: buffered already, or in
+    /// bytes the kernel holds for us now (used while shutting down).
+    pub fn next_ready_frame(&mut self) -> Option<Frame> {
+        if let Some(frame) = self.ready.pop_front() {
+            return Some(frame);
+        }
+        loop {
+            match self.stream.try_read(&mut self.buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => {
+                    let mut frames = Vec::new();
+                    self.framer.push(&self.buf[..n], &mut frames);
+                    self.buf[..n].fill(0);
+                    self.ready.extend(frames);
+                    if let Some(frame) = self.ready.pop_front() {
+                        return Some(frame);
+                    }
+                }
+            }
+        }
+    }
+
     /// Writes one reply line.
     pub async fn send(&mut self, response: &Response) -> io::Result<()> {
         let mut line = serde_json::to_vec(response).map_err(io::Error::other)?;

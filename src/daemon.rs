@@ -8,7 +8,9 @@
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener as StdListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -23,6 +25,7 @@ use crate::logging;
 use crate::server;
 use crate::service::Service;
 use crate::store::Store;
+use crate::systemd::{self, Activated};
 use crate::tokens::{Hasher, Pepper};
 use crate::usage::{FLUSH_INTERVAL, UsageTracker};
 use crate::verify::Verifier;
@@ -152,18 +155,58 @@ pub fn bind_socket(path: &Path, mode: u32) -> Result<StdListener, StartError> {
     Ok(listener)
 }
 
+/// A socket the daemon serves, and whether it created the file itself.
+#[derive(Debug)]
+pub struct Listening {
+    pub listener: StdListener,
+    pub path: PathBuf,
+    /// Bound by us (so removed at exit), not passed by systemd.
+    pub owned: bool,
+}
+
 /// Everything opened before serving.
 #[derive(Debug)]
 pub struct Prepared {
     pub service: Arc<Service>,
-    pub control: StdListener,
-    pub control_path: PathBuf,
-    pub verify: StdListener,
-    pub verify_path: PathBuf,
+    pub control: Listening,
+    pub verify: Listening,
     _lock: Flock<std::fs::File>,
 }
 
-pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
+fn open_socket(
+    passed: Option<StdListener>,
+    path: &Path,
+    mode: u32,
+    gid: Option<nix::unistd::Gid>,
+) -> Result<Listening, StartError> {
+    if let Some(listener) = passed {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| StartError(format!("cannot configure a passed socket: {e}")))?;
+        return Ok(Listening {
+            listener,
+            path: path.to_owned(),
+            owned: false,
+        });
+    }
+    // Sockets are reachable by everyone their mode allows; the peer check decides.
+    umask(Mode::from_bits_truncate(0o022));
+    let bound = bind_socket(path, mode);
+    umask(Mode::from_bits_truncate(0o077));
+    let listener = bound?;
+    if let Some(gid) = gid {
+        nix::unistd::chown(path, None, Some(gid))
+            .map_err(|e| StartError(format!("cannot give {} to its group: {e}", path.display())))?;
+    }
+    Ok(Listening {
+        listener,
+        path: path.to_owned(),
+        owned: true,
+    })
+}
+
+/// Opens the store and the sockets (or takes systemd's), before any thread.
+pub fn prepare(config: &Config, activated: Activated) -> Result<Prepared, StartError> {
     umask(Mode::from_bits_truncate(0o077));
     let lock = lock_state_dir(&config.state_dir)?;
     let store = Store::open(&config.state_dir).map_err(|e| StartError(e.to_string()))?;
@@ -182,35 +225,27 @@ pub fn prepare(config: &Config) -> Result<Prepared, StartError> {
     let service = Service {
         store,
         accounts: Accounts::new(&config.accounts_dir),
-        catalog: Arc::new(catalog),
+        catalog: RwLock::new(Arc::new(catalog)),
         functions: RwLock::new(Arc::new(functions)),
         usage: UsageTracker::default(),
         hasher: Hasher::new(&config.argon2)?,
         pepper,
         clock: clock::from_environment(),
-        expiry_warning_secs: i64::from(config.expiry_warning_days) * 86_400,
+        expiry_warning_secs: AtomicI64::new(warning_secs(config)),
+        accounting_log: RwLock::new(config.accounting_log.clone()),
     };
-    // Sockets are reachable by everyone; the peer check decides.
-    umask(Mode::from_bits_truncate(0o022));
-    let control = bind_socket(&config.control_socket, 0o666)?;
-    let verify = bind_socket(&config.verify_socket, 0o660)?;
-    umask(Mode::from_bits_truncate(0o077));
-    if let Some(gid) = verify_gid {
-        nix::unistd::chown(&config.verify_socket, None, Some(gid)).map_err(|e| {
-            StartError(format!(
-                "cannot give {} to its group: {e}",
-                config.verify_socket.display()
-            ))
-        })?;
-    }
+    let control = open_socket(activated.control, &config.control_socket, 0o666, None)?;
+    let verify = open_socket(activated.verify, &config.verify_socket, 0o660, verify_gid)?;
     Ok(Prepared {
         service: Arc::new(service),
         control,
-        control_path: config.control_socket.clone(),
         verify,
-        verify_path: config.verify_socket.clone(),
         _lock: lock,
     })
+}
+
+fn warning_secs(config: &Config) -> i64 {
+    i64::from(config.expiry_warning_days) * 86_400
 }
 
 async fn terminated() {
@@ -233,17 +268,120 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Writes pending token usage every `FLUSH_INTERVAL` until stopped.
-async fn flush_usage_periodically(service: Arc<Service>, stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(FLUSH_INTERVAL);
-    tick.tick().await;
+/// Runs `tick` every `period` (blocking pool) until stopped.
+async fn every(
+    period: Duration,
+    stop: watch::Receiver<bool>,
+    tick: impl Fn() + Send + Sync + 'static,
+) {
+    let tick = Arc::new(tick);
+    let mut timer = tokio::time::interval(period);
+    timer.tick().await;
     let stop = stopped(stop);
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                let s = Arc::clone(&service);
-                let _ = tokio::task::spawn_blocking(move || s.flush_usage()).await;
+            _ = timer.tick() => {
+                let t = Arc::clone(&tick);
+                let _ = tokio::task::spawn_blocking(move || t()).await;
+            }
+            () = &mut stop => return,
+        }
+    }
+}
+
+/// Re-reads the configuration and data files on SIGHUP. What can change
+/// live does; a bad file keeps the old value; keys that need a restart are
+/// named in the log.
+pub fn reload(service: &Service, running: &Config, source: &ConfigSource) {
+    let fresh = match source {
+        ConfigSource::File(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                logging::error(&format!("reload: {e}; keeping the running configuration"));
+                running.clone()
+            }
+        },
+        ConfigSource::Fixed => running.clone(),
+    };
+    match Catalog::load(fresh.acls_file.as_deref()) {
+        Ok(c) => *service.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c),
+        Err(e) => logging::error(&format!("reload: {e}; keeping the previous privilege list")),
+    }
+    match FunctionTable::load(fresh.functions_file.as_deref()) {
+        Ok(f) => *service.functions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(f),
+        Err(e) => logging::error(&format!("reload: {e}; keeping the previous function table")),
+    }
+    service
+        .expiry_warning_secs
+        .store(warning_secs(&fresh), Ordering::Relaxed);
+    *service
+        .accounting_log
+        .write()
+        .unwrap_or_else(|p| p.into_inner()) = fresh.accounting_log.clone();
+    let restart_only = [
+        ("state_dir", running.state_dir != fresh.state_dir),
+        ("accounts_dir", running.accounts_dir != fresh.accounts_dir),
+        (
+            "control_socket",
+            running.control_socket != fresh.control_socket,
+        ),
+        (
+            "verify_socket",
+            running.verify_socket != fresh.verify_socket,
+        ),
+        (
+            "verify_socket_group",
+            running.verify_socket_group != fresh.verify_socket_group,
+        ),
+        ("pepper_file", running.pepper_path() != fresh.pepper_path()),
+        ("log", running.log != fresh.log),
+        (
+            "syslog_socket",
+            running.syslog_socket != fresh.syslog_socket,
+        ),
+        ("argon2", running.argon2 != fresh.argon2),
+        ("limits", running.limits != fresh.limits),
+    ];
+    for (key, changed) in restart_only {
+        if changed {
+            logging::warn(&format!(
+                "reload: {key} changed; restart apitokend to apply it"
+            ));
+        }
+    }
+    logging::info("configuration reloaded");
+}
+
+/// Where the running configuration came from (what SIGHUP re-reads).
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// Built-in defaults or `--dev-dir`: only the data files are re-read.
+    Fixed,
+}
+
+async fn reload_on_hup(
+    service: Arc<Service>,
+    running: Config,
+    source: ConfigSource,
+    stop: watch::Receiver<bool>,
+    status: String,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        logging::error("cannot install the SIGHUP handler; reload by restarting");
+        return;
+    };
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                systemd::reloading();
+                let (s, r, src) = (Arc::clone(&service), running.clone(), source.clone());
+                let _ = tokio::task::spawn_blocking(move || reload(&s, &r, &src)).await;
+                systemd::ready(&status);
             }
             () = &mut stop => return,
         }
@@ -251,9 +389,19 @@ async fn flush_usage_periodically(service: Arc<Service>, stop: watch::Receiver<b
 }
 
 /// Runs the daemon until a stop signal; returns once drained.
-pub fn run(config: &Config) -> Result<(), StartError> {
-    logging::init(config.log);
-    let prepared = prepare(config)?;
+pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
+    // Before any thread exists: take systemd's sockets (edits the
+    // environment), open everything, then drop every privilege so all
+    // threads created later inherit none.
+    let activated = systemd::take_activated_sockets()?;
+    let prepared = prepare(config, activated)?;
+    if let Err(e) = systemd::drop_privileges() {
+        if nix::unistd::geteuid().is_root() {
+            return Err(StartError(e));
+        }
+        eprintln!("apitokend: warning: {e} (not running as root)");
+    }
+    logging::init(config.log, &config.syslog_socket);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("apitokend")
@@ -262,26 +410,55 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     let service = Arc::clone(&prepared.service);
     let verifier = Arc::new(Verifier::new(Arc::clone(&service)));
     let limits = config.limits.clone();
+    let (control_path, verify_path) = (prepared.control.path.clone(), prepared.verify.path.clone());
+    let owned_paths: Vec<PathBuf> = [&prepared.control, &prepared.verify]
+        .into_iter()
+        .filter(|s| s.owned)
+        .map(|s| s.path.clone())
+        .collect();
+    let status = format!(
+        "serving on {} and {}",
+        control_path.display(),
+        verify_path.display()
+    );
     runtime.block_on(async {
-        let control = tokio::net::UnixListener::from_std(prepared.control)
+        let control = tokio::net::UnixListener::from_std(prepared.control.listener)
             .map_err(|e| StartError(format!("cannot use the control socket: {e}")))?;
-        let verify = tokio::net::UnixListener::from_std(prepared.verify)
+        let verify = tokio::net::UnixListener::from_std(prepared.verify.listener)
             .map_err(|e| StartError(format!("cannot use the verify socket: {e}")))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             terminated().await;
+            systemd::stopping("draining connections");
             let _ = stop_tx.send(true);
         });
-        let flusher = tokio::spawn(flush_usage_periodically(
-            Arc::clone(&service),
-            stop_rx.clone(),
-        ));
+        let flush_service = Arc::clone(&service);
+        let mut helpers = vec![
+            tokio::spawn(every(FLUSH_INTERVAL, stop_rx.clone(), move || {
+                flush_service.flush_usage();
+            })),
+            tokio::spawn(reload_on_hup(
+                Arc::clone(&service),
+                config.clone(),
+                source,
+                stop_rx.clone(),
+                status.clone(),
+            )),
+        ];
+        if let Some(period) = systemd::watchdog_interval() {
+            helpers.push(tokio::spawn(every(
+                period,
+                stop_rx.clone(),
+                systemd::watchdog_ping,
+            )));
+        }
         logging::info(&format!(
-            "listening on {} and {} (state in {})",
-            prepared.control_path.display(),
-            prepared.verify_path.display(),
+            "{status} (state in {})",
             config.state_dir.display()
         ));
+        // The listeners already accept (the kernel queues connections), so
+        // this is the moment to say so.
+        systemd::ready(&status);
         tokio::join!(
             server::run(
                 control,
@@ -291,7 +468,9 @@ pub fn run(config: &Config) -> Result<(), StartError> {
             ),
             server::run(verify, verifier, limits, stopped(stop_rx)),
         );
-        let _ = flusher.await;
+        for h in helpers {
+            let _ = h.await;
+        }
         Ok::<(), StartError>(())
     })?;
     runtime.shutdown_timeout(server::DRAIN_DEADLINE);
@@ -299,8 +478,10 @@ pub fn run(config: &Config) -> Result<(), StartError> {
     if let Err(e) = service.store.sync() {
         logging::error(&e.to_string());
     }
-    let _ = std::fs::remove_file(&prepared.control_path);
-    let _ = std::fs::remove_file(&prepared.verify_path);
+    for path in owned_paths {
+        let _ = std::fs::remove_file(path);
+    }
+    systemd::status("stopped");
     logging::info("stopped");
     logging::flush();
     Ok(())

@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod acl;
 pub mod args;
+pub mod audit;
 pub mod authz;
 pub mod cache;
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod logging;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod systemd;
 pub mod tokens;
 pub mod usage;
 pub mod verify;

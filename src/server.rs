@@ -133,11 +133,22 @@ async fn serve<H: Handler>(
         limits.max_request_bytes,
         Duration::from_secs(limits.idle_timeout_secs),
     );
+    let mut stopping = false;
     loop {
-        let frame = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stopping| *stopping) => return,
-            frame = conn.next_frame() => frame,
+        // Once stopping, answer only what has already arrived, then close.
+        let frame = if stopping {
+            match conn.next_ready_frame() {
+                Some(frame) => Ok(Some(frame)),
+                None => return,
+            }
+        } else {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {
+                    stopping = true;
+                    continue;
+                }
+                frame = conn.next_frame() => frame,
+            }
         };
         let reply = match frame {
             Ok(Some(Frame::Line(line))) => {

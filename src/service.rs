@@ -5,6 +5,8 @@
 //! in, a [`Response`] comes out. Everything is synchronous (LMDB commits,
 //! Argon2), so the server runs it on the blocking pool.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use apitokend_proto::{ErrorCode, Request, Response};
@@ -14,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::accounts::{self, Account, Accounts, Lookup};
 use crate::acl::{self, Catalog, FunctionTable, Holdings};
 use crate::args::{ArgError, Args};
+use crate::audit;
 use crate::authz::{self, Actor, Caller, Decision, Peer};
 use crate::clock::Clock;
 use crate::command::Command;
@@ -52,7 +55,37 @@ impl From<store::StoreError> for Failure {
     }
 }
 
-type Outcome = Result<Option<Value>, Failure>;
+/// A successful command: its reply data and the token names it changed.
+#[derive(Debug, Default)]
+pub struct Done {
+    data: Option<Value>,
+    changed: Vec<String>,
+}
+
+impl Done {
+    fn data(data: Value) -> Done {
+        Done {
+            data: Some(data),
+            changed: Vec::new(),
+        }
+    }
+
+    fn changed(data: Value, changed: Vec<String>) -> Done {
+        Done {
+            data: Some(data),
+            changed,
+        }
+    }
+}
+
+type Outcome = Result<Done, Failure>;
+
+/// Who a request came from and whom it acted for (audit, accounting).
+#[derive(Debug)]
+struct Who {
+    caller: String,
+    owner: Option<String>,
+}
 
 /// Token names: `^[A-Za-z0-9_-]{1,50}$`.
 pub fn is_valid_token_name(name: &str) -> bool {
@@ -70,14 +103,16 @@ const MAX_EXPIRY: i64 = 253_402_300_799;
 pub struct Service {
     pub store: Store,
     pub accounts: Accounts,
-    pub catalog: Arc<Catalog>,
+    pub catalog: RwLock<Arc<Catalog>>,
     /// Behind a lock so a reload can swap it; readers clone the `Arc`.
     pub functions: RwLock<Arc<FunctionTable>>,
     pub usage: UsageTracker,
     pub hasher: Hasher,
     pub pepper: Pepper,
     pub clock: Arc<dyn Clock>,
-    pub expiry_warning_secs: i64,
+    pub expiry_warning_secs: AtomicI64,
+    /// cPanel accounting log to append change lines to, if any.
+    pub accounting_log: RwLock<Option<PathBuf>>,
 }
 
 fn failure_prefix(command: Command) -> &'static str {
@@ -95,6 +130,10 @@ fn failure_prefix(command: Command) -> &'static str {
 }
 
 impl Service {
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub fn functions(&self) -> Arc<FunctionTable> {
         Arc::clone(&self.functions.read().unwrap_or_else(|p| p.into_inner()))
     }
@@ -127,7 +166,8 @@ impl Service {
         let value: Value = match serde_json::from_slice(line) {
             Ok(v) => v,
             Err(e) => {
-                return Response::fail(
+                return self.refuse_unparsed(
+                    peer,
                     "",
                     ErrorCode::InvalidJson,
                     format!("The request is not valid JSON: {e}"),
@@ -142,7 +182,8 @@ impl Service {
         let request: Request = match serde_json::from_value(value) {
             Ok(r) => r,
             Err(e) => {
-                return Response::fail(
+                return self.refuse_unparsed(
+                    peer,
                     &command_name,
                     ErrorCode::BadRequest,
                     format!(
@@ -155,28 +196,106 @@ impl Service {
         self.handle(peer, request)
     }
 
+    /// A request refused before it named a known command: audited too.
+    fn refuse_unparsed(
+        &self,
+        peer: &Peer,
+        command: &str,
+        code: ErrorCode,
+        reason: String,
+    ) -> Response {
+        let shown: String = command.chars().take(64).collect();
+        audit::record(&audit::Event {
+            command: if shown.is_empty() { "-" } else { &shown },
+            peer: Some(peer),
+            error: Some(code.as_str()),
+            reason: &reason,
+            ..audit::Event::default()
+        });
+        Response::fail(&shown, code, reason)
+    }
+
     pub fn handle(&self, peer: &Peer, mut request: Request) -> Response {
         let Some(command) = Command::parse(&request.command) else {
             let shown: String = request.command.chars().take(64).collect();
-            return Response::fail(
-                &shown,
-                ErrorCode::UnknownCommand,
-                format!("Unknown command “{shown}”."),
-            );
+            let reason = format!("Unknown command “{shown}”.");
+            return self.refuse_unparsed(peer, &shown, ErrorCode::UnknownCommand, reason);
         };
         let name = command.name();
-        let result = self.authorized(peer, command, &mut request);
-        match result {
-            Ok(data) => Response::ok(name, data),
-            Err(f) => Response::fail(
-                name,
-                f.code,
-                format!("{}: {}", failure_prefix(command), f.why),
-            ),
+        // Names for the audit line, taken before the command consumes args.
+        let requested_names = Args(&request.args)
+            .list("token_name")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let mut who = Who {
+            caller: format!("uid:{}", peer.uid.0),
+            owner: request.user.clone(),
+        };
+        let result = self.authorized(peer, command, &mut request, &mut who);
+        if matches!(command, Command::AccountRemove | Command::AccountRename) {
+            // Account events act for the account named in the arguments.
+            who.owner = Args(&request.args).single("user").ok().flatten();
         }
+        let mutating = !matches!(command, Command::List | Command::GetDetails);
+        let (response, changed) = match result {
+            Ok(done) => (Response::ok(name, done.data), done.changed),
+            Err(f) => {
+                let reason = format!("{}: {}", failure_prefix(command), f.why);
+                (Response::fail(name, f.code, reason), Vec::new())
+            }
+        };
+        if mutating || !response.is_ok() {
+            let names = if response.is_ok() {
+                &changed
+            } else {
+                &requested_names
+            };
+            audit::record(&audit::Event {
+                command: name,
+                peer: Some(peer),
+                user: who.owner.as_deref(),
+                token_names: names,
+                error: response.metadata.error.as_deref(),
+                reason: &response.metadata.reason,
+                ..audit::Event::default()
+            });
+        }
+        if response.is_ok() {
+            self.account(command, &who, &changed);
+        }
+        response
     }
 
-    fn authorized(&self, peer: &Peer, command: Command, request: &mut Request) -> Outcome {
+    /// cPanel accounting-log lines for successful changes, if configured.
+    fn account(&self, command: Command, who: &Who, changed: &[String]) {
+        let path = self
+            .accounting_log
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(path) = path else {
+            return;
+        };
+        let verb = match command {
+            Command::Create => audit::Accounting::Create,
+            Command::Update => audit::Accounting::Update,
+            Command::Revoke | Command::RevokeAll | Command::AccountRemove => {
+                audit::Accounting::Revoke
+            }
+            Command::List | Command::GetDetails | Command::AccountRename => return,
+        };
+        let owner = who.owner.as_deref().unwrap_or("-");
+        audit::accounting(&path, verb, &who.caller, owner, changed);
+    }
+
+    fn authorized(
+        &self,
+        peer: &Peer,
+        command: Command,
+        request: &mut Request,
+        who: &mut Who,
+    ) -> Outcome {
         if let Some(u) = &request.user
             && !accounts::is_valid_user_name(u)
         {
@@ -186,35 +305,32 @@ impl Service {
             logging::error(&e);
             Failure::new(ErrorCode::Internal, "cannot read the account data")
         })?;
+        who.caller = match &caller {
+            Caller::Root => "root".to_owned(),
+            Caller::Reseller(a) => a.name.clone(),
+            Caller::Unprivileged(name) => name.clone().unwrap_or_else(|| who.caller.clone()),
+        };
         match authz::authorize(&caller, command, request.user.as_deref()) {
-            Decision::Deny(code, why) => {
-                logging::warn(&format!(
-                    "refused {} from uid {} (pid {}): {why}",
-                    command.name(),
-                    peer.uid.0,
-                    peer.pid.unwrap_or(-1)
-                ));
-                Err(Failure::new(code, why))
-            }
+            Decision::Deny(code, why) => Err(Failure::new(code, why)),
             Decision::Allow(actor) => {
+                who.owner = Some(actor.owner.clone());
                 let viewer = match &caller {
                     Caller::Reseller(a) => a.holdings.clone(),
                     Caller::Root | Caller::Unprivileged(_) => Holdings::All,
                 };
-                self.dispatch(peer, &actor, &viewer, command, &mut request.args)
+                self.dispatch(&actor, &viewer, command, &mut request.args)
             }
         }
     }
 
     fn dispatch(
         &self,
-        peer: &Peer,
         actor: &Actor,
         viewer: &Holdings,
         command: Command,
         args: &mut Map<String, Value>,
     ) -> Outcome {
-        let out = match command {
+        match command {
             Command::Create => self.create(actor, Args(args)),
             Command::List => self.list(actor, viewer),
             Command::Update => self.update(actor, Args(args)),
@@ -223,17 +339,7 @@ impl Service {
             Command::GetDetails => self.get_details(actor, take_secret(args, "token")?),
             Command::AccountRemove => self.account_remove(Args(args)),
             Command::AccountRename => self.account_rename(Args(args)),
-        };
-        if out.is_ok() && !matches!(command, Command::List | Command::GetDetails) {
-            logging::info(&format!(
-                "{} by uid {} (pid {}) for owner {}",
-                command.name(),
-                peer.uid.0,
-                peer.pid.unwrap_or(-1),
-                actor.owner
-            ));
         }
-        out
     }
 
     fn owner(&self, name: &str) -> Result<Account, Failure> {
@@ -269,7 +375,7 @@ impl Service {
         let name = valid_name(&args.required("token_name")?, "token_name")?;
         let acls = match args.list("acl")? {
             None => None,
-            Some(values) => parse_acls(&values, &owner.holdings, &self.catalog)?,
+            Some(values) => parse_acls(&values, &owner.holdings, &self.catalog())?,
         };
         let now = self.clock.now();
         let expires_at = parse_expiry(args.single("expires_at")?, now)?.flatten();
@@ -306,7 +412,7 @@ impl Service {
                 record.generation = generation;
                 let mut data = record_data(&record);
                 data.insert("token".into(), Value::String(token.expose().to_owned()));
-                Ok(Some(Value::Object(data)))
+                Ok(Done::changed(Value::Object(data), vec![name]))
             }
         }
     }
@@ -314,10 +420,12 @@ impl Service {
     fn list(&self, actor: &Actor, viewer: &Holdings) -> Outcome {
         let owner = self.owner(&actor.owner)?;
         let now = self.clock.now();
+        let catalog = self.catalog();
+        let warning = self.expiry_warning_secs.load(Ordering::Relaxed);
         let mut tokens = Map::new();
         for rec in self.store.list(&owner.name)? {
             let mut acls = Map::new();
-            for privilege in viewer.visible(&self.catalog) {
+            for privilege in viewer.visible(&catalog) {
                 let has = match &rec.acls {
                     None => owner.holdings.holds(privilege),
                     Some(list) => list.iter().any(|a| a == privilege),
@@ -326,7 +434,7 @@ impl Service {
             }
             let expires_soon = rec
                 .expires_at
-                .is_some_and(|t| t > now && t - now <= self.expiry_warning_secs);
+                .is_some_and(|t| t > now && t - now <= warning);
             let last = self.last_use(&rec)?;
             let entry = json!({
                 "name": rec.name,
@@ -342,7 +450,7 @@ impl Service {
             });
             tokens.insert(rec.name.clone(), entry);
         }
-        Ok(Some(json!({ "tokens": tokens })))
+        Ok(Done::data(json!({ "tokens": tokens })))
     }
 
     fn update(&self, actor: &Actor, args: Args<'_>) -> Outcome {
@@ -354,7 +462,7 @@ impl Service {
             .transpose()?;
         let acls = args
             .list("acl")?
-            .map(|values| parse_acls(&values, &owner.holdings, &self.catalog))
+            .map(|values| parse_acls(&values, &owner.holdings, &self.catalog()))
             .transpose()?;
         let now = self.clock.now();
         let expires = parse_expiry(args.single("expires_at")?, now)?;
@@ -387,7 +495,10 @@ impl Service {
             Ok::<(), Failure>(())
         })?;
         match outcome {
-            UpdateOutcome::Updated(rec) => Ok(Some(Value::Object(record_data(&rec)))),
+            UpdateOutcome::Updated(rec) => {
+                let data = Value::Object(record_data(&rec));
+                Ok(Done::changed(data, vec![rec.name]))
+            }
             UpdateOutcome::NotFound => Err(not_found(&name)),
             UpdateOutcome::NameExists => Err(name_exists(new_name.as_deref().unwrap_or(&name))),
             UpdateOutcome::Rejected(f) => Err(f),
@@ -407,13 +518,14 @@ impl Service {
             names.into_iter().partition(|n| is_valid_token_name(n));
         let (revoked, mut not_found) = self.store.revoke(&owner.name, &valid)?;
         not_found.extend(invalid);
-        Ok(Some(json!({ "revoked": revoked, "not_found": not_found })))
+        let data = json!({ "revoked": revoked, "not_found": not_found });
+        Ok(Done::changed(data, revoked))
     }
 
     fn revoke_all(&self, actor: &Actor) -> Outcome {
         let owner = self.owner(&actor.owner)?;
-        let n = self.store.revoke_all(&owner.name)?;
-        Ok(Some(json!({ "revoked": n })))
+        let names = self.store.revoke_all(&owner.name)?;
+        Ok(Done::changed(json!({ "revoked": names.len() }), names))
     }
 
     fn get_details(&self, actor: &Actor, token: Zeroizing<String>) -> Outcome {
@@ -427,17 +539,17 @@ impl Service {
         let token = Token::from_secret(token);
         let digest = token.digest();
         let Some(rec) = self.store.find_by_index(&self.pepper.index(&digest))? else {
-            return Ok(None);
+            return Ok(Done::default());
         };
         if rec.owner != owner.name
             || rec.is_expired(self.clock.now())
             || !self.hasher.verify(&digest, &rec.verifier)
         {
-            return Ok(None);
+            return Ok(Done::default());
         }
         let mut data = record_data(&rec);
         data.insert("acls".into(), json!(rec.acls.clone().unwrap_or_default()));
-        Ok(Some(Value::Object(data)))
+        Ok(Done::data(Value::Object(data)))
     }
 
     fn account_remove(&self, args: Args<'_>) -> Outcome {
@@ -448,8 +560,11 @@ impl Service {
                 "root cannot be removed",
             ));
         }
-        let n = self.store.revoke_all(&user)?;
-        Ok(Some(json!({ "user": user, "revoked": n })))
+        let names = self.store.revoke_all(&user)?;
+        Ok(Done::changed(
+            json!({ "user": user, "revoked": names.len() }),
+            names,
+        ))
     }
 
     fn account_rename(&self, args: Args<'_>) -> Outcome {
@@ -462,7 +577,7 @@ impl Service {
             ));
         }
         match self.store.rename_owner(&user, &new_user)? {
-            RenameOutcome::Moved(n) => Ok(Some(json!({
+            RenameOutcome::Moved(n) => Ok(Done::data(json!({
                 "user": user, "new_user": new_user, "moved": n
             }))),
             RenameOutcome::Conflict(names) => Err(Failure::new(

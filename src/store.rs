@@ -506,17 +506,21 @@ impl Store {
         })
     }
 
-    /// Deletes every token of `owner`; returns how many.
-    pub fn revoke_all(&self, owner: &str) -> Result<usize> {
+    /// Deletes every token of `owner`; returns their names.
+    pub fn revoke_all(&self, owner: &str) -> Result<Vec<String>> {
         self.write(|wtxn| {
             let keys = self.owner_keys(wtxn, owner)?;
+            let mut names = Vec::with_capacity(keys.len());
             for key in &keys {
                 self.delete_record(wtxn, key)?;
+                let name = key.get(owner.len() + 1..).unwrap_or_default();
+                names.push(String::from_utf8_lossy(name).into_owned());
             }
             if !keys.is_empty() {
                 self.next_generation(wtxn)?;
             }
-            Ok((keys.len(), !keys.is_empty()))
+            let commit = !keys.is_empty();
+            Ok((names, commit))
         })
     }
 

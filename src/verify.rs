@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::accounts::Lookup;
 use crate::acl::{self, Holdings};
+use crate::audit;
 use crate::authz::Peer;
 use crate::cache::{Snapshot, VerifiedCache};
 use crate::iplist;
@@ -39,12 +40,17 @@ pub struct Verifier {
     argon2_slots: Arc<Semaphore>,
 }
 
-/// A refusal: stable code, and a reason for the local caller.
+/// A refusal: stable code, a reason for the local caller, and the token's
+/// name when the token itself was recognised (for the audit line).
 #[derive(Debug, PartialEq, Eq)]
-struct Refusal(ErrorCode, String);
+struct Refusal(ErrorCode, String, Option<String>);
 
 fn refuse(code: ErrorCode, why: impl Into<String>) -> Refusal {
-    Refusal(code, why.into())
+    Refusal(code, why.into(), None)
+}
+
+fn refuse_named(code: ErrorCode, why: String, name: &str) -> Refusal {
+    Refusal(code, why, Some(name.to_owned()))
 }
 
 /// The parsed, validated arguments.
@@ -55,9 +61,9 @@ struct VerifyArgs {
     function: String,
 }
 
-fn string_arg(args: &mut Map<String, Value>, key: &str) -> Result<String, Refusal> {
-    match args.remove(key) {
-        Some(Value::String(s)) => Ok(s),
+fn string_arg(args: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
+    match args.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
         None => Err(refuse(
             ErrorCode::BadRequest,
             format!("argument “{key}” is required"),
@@ -193,12 +199,20 @@ impl Verifier {
         }
         match self.verify(&mut request.args).await {
             Ok(data) => Response::ok(COMMAND, Some(data)),
-            Err(Refusal(code, why)) => {
-                logging::info(&format!(
-                    "verify refused for uid {} (pid {}): {code}: {why}",
-                    peer.uid.0,
-                    peer.pid.unwrap_or(-1)
-                ));
+            Err(Refusal(code, why, name)) => {
+                // Only the secret was taken out of `args`; the rest is intact.
+                let text = |key: &str| request.args.get(key).and_then(Value::as_str);
+                let (user, ip, function) = (text("user"), text("ip"), text("function"));
+                audit::record(&audit::Event {
+                    command: COMMAND,
+                    peer: Some(peer),
+                    user,
+                    token_names: name.as_slice(),
+                    ip,
+                    function,
+                    error: Some(code.as_str()),
+                    reason: &why,
+                });
                 Response::fail(COMMAND, code, why)
             }
         }
@@ -235,36 +249,26 @@ impl Verifier {
             stale => self.load(index, &entry, stale, digest).await?,
         };
         let now = svc.clock.now();
+        let name = snapshot.name.as_str();
         if snapshot.expires_at.is_some_and(|t| t <= now) {
-            return Err(refuse(
-                ErrorCode::Expired,
-                format!("the token “{}” has expired", snapshot.name),
-            ));
+            let why = format!("the token “{name}” has expired");
+            return Err(refuse_named(ErrorCode::Expired, why, name));
         }
         if account.suspended {
-            return Err(refuse(
-                ErrorCode::Suspended,
-                format!("the account “{}” is suspended", account.name),
-            ));
+            let why = format!("the account “{}” is suspended", account.name);
+            return Err(refuse_named(ErrorCode::Suspended, why, name));
         }
         if !snapshot.allows_ip(req.ip) {
-            return Err(refuse(
-                ErrorCode::IpNotAllowed,
-                format!(
-                    "the token “{}” may not be used from {}",
-                    snapshot.name, req.ip
-                ),
-            ));
+            let why = format!("the token “{name}” may not be used from {}", req.ip);
+            return Err(refuse_named(ErrorCode::IpNotAllowed, why, name));
         }
         let effective = effective(snapshot.acls.as_deref(), &account.holdings);
         if !svc.functions().permits(&effective, &req.function) {
-            return Err(refuse(
-                ErrorCode::AclDenied,
-                format!(
-                    "the token “{}” lacks the privilege for “{}”",
-                    snapshot.name, req.function
-                ),
-            ));
+            let why = format!(
+                "the token “{name}” lacks the privilege for “{}”",
+                req.function
+            );
+            return Err(refuse_named(ErrorCode::AclDenied, why, name));
         }
         svc.usage
             .record(index, now, iplist::format(&ipnet::IpNet::from(req.ip)));

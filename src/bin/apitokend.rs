@@ -24,6 +24,10 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let source = match &args.config {
+        Some(path) => daemon::ConfigSource::File(path.clone()),
+        None => daemon::ConfigSource::Fixed,
+    };
     let config = match (&args.config, &args.dev_dir) {
         (Some(path), _) => Config::load(path).map_err(|e| daemon::StartError(e.to_string())),
         (None, Some(dir)) => daemon::dev_config(dir),
@@ -35,7 +39,7 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             Ok(())
         } else {
-            daemon::run(&config)
+            daemon::run(&config, source)
         }
     });
     match result {

@@ -29,16 +29,33 @@ pub struct Daemon {
     pub clock_file: PathBuf,
     child: Option<Child>,
     stderr_log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 pub struct Builder {
     resellers: String,
     extra: String,
+    env: Vec<(String, String)>,
+    log: &'static str,
 }
 
 impl Builder {
     pub fn resellers(mut self, text: &str) -> Self {
         self.resellers = text.to_owned();
+        self
+    }
+
+    /// An environment variable for the daemon process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// `log = "syslog"` with `syslog_socket` at `path` instead of stderr.
+    pub fn syslog_to(mut self, path: &Path) -> Self {
+        self.extra
+            .insert_str(0, &format!("syslog_socket = {:?}\n", path));
+        self.log = "syslog";
         self
     }
 
@@ -62,7 +79,8 @@ impl Builder {
         let config = dir.path().join("apitokend.toml");
         let mut text = format!(
             "state_dir = {state:?}\naccounts_dir = {accounts:?}\ncontrol_socket = {socket:?}\n\
-             verify_socket = {verify_socket:?}\nlog = \"stderr\"\n"
+             verify_socket = {verify_socket:?}\nlog = \"{}\"\n",
+            self.log
         );
         let (top, sections) = split_sections(&self.extra);
         text.push_str(&top);
@@ -74,6 +92,7 @@ impl Builder {
         let clock_file = dir.path().join("now");
         let stderr_log = dir.path().join("daemon.stderr");
         let mut d = Daemon {
+            env: self.env,
             socket,
             verify_socket,
             accounts,
@@ -105,6 +124,8 @@ impl Daemon {
         Builder {
             resellers: String::new(),
             extra: String::new(),
+            env: Vec::new(),
+            log: "stderr",
         }
     }
 
@@ -122,6 +143,7 @@ impl Daemon {
             .arg("--config")
             .arg(&self.config)
             .env("APITOKEND_TEST_CLOCK_FILE", &self.clock_file)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -143,6 +165,25 @@ impl Daemon {
             assert!(
                 Instant::now() < deadline,
                 "apitokend did not start: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).unwrap());
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+
+    /// Waits (bounded) until the daemon's stderr contains `text` `n` times.
+    pub fn wait_for_stderr(&self, text: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.stderr().matches(text).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "never saw {text:?} x{n} in: {}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(10));
@@ -205,6 +246,11 @@ impl Daemon {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         child.wait().unwrap().code()
+    }
+
+    /// Waits for a daemon already told to stop; returns the exit code.
+    pub fn terminate_wait(&mut self) -> Option<i32> {
+        self.child.take().unwrap().wait().unwrap().code()
     }
 
     pub fn restart(&mut self) {

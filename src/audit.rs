@@ -1,0 +1,176 @@
+//! Audit trail: one LOG_AUTHPRIV line for every change and every refused
+//! request, and optionally cPanel's accounting log.
+//!
+//! A line says who (peer uid and pid, WHM user), what (command, token
+//! name), from where (the caller's address for verify), the result and the
+//! reason. Never the token or anything derived from it: an [`Event`] has no
+//! field that could hold one. Every value is sanitised, so a hostile user
+//! or token name cannot forge extra lines or fields.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::authz::Peer;
+use crate::logging;
+
+/// One audited request.
+#[derive(Debug, Default)]
+pub struct Event<'a> {
+    pub command: &'a str,
+    pub peer: Option<&'a Peer>,
+    /// The WHM user acted for (owner), as requested or resolved.
+    pub user: Option<&'a str>,
+    pub token_names: &'a [String],
+    pub ip: Option<&'a str>,
+    pub function: Option<&'a str>,
+    /// `None` on success; the stable error code otherwise.
+    pub error: Option<&'a str>,
+    pub reason: &'a str,
+}
+
+/// Keeps printable ASCII, replaces anything else (quotes, backslashes,
+/// and spaces outside quoted text) with `?`, and bounds the length.
+fn clean_with(s: &str, max: usize, spaces: bool) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| {
+            if (c.is_ascii_graphic() && c != '"' && c != '\\') || (spaces && c == ' ') {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if s.chars().count() > max {
+        out.push_str("...");
+    }
+    out
+}
+
+fn clean(s: &str, max: usize) -> String {
+    clean_with(s, max, false)
+}
+
+/// The text of an audit line (exposed for tests).
+pub fn format(e: &Event<'_>) -> String {
+    let mut line = format!("audit: command={}", clean(e.command, 64));
+    match e.error {
+        None => line.push_str(" result=ok"),
+        Some(code) => {
+            line.push_str(" result=refused error=");
+            line.push_str(&clean(code, 40));
+        }
+    }
+    if let Some(p) = e.peer {
+        line.push_str(&format!(
+            " peer_uid={} peer_pid={}",
+            p.uid.0,
+            p.pid.unwrap_or(-1)
+        ));
+    }
+    line.push_str(&format!(
+        " user={}",
+        e.user.map_or("-".into(), |u| clean(u, 64))
+    ));
+    if !e.token_names.is_empty() {
+        let names: Vec<String> = e
+            .token_names
+            .iter()
+            .take(20)
+            .map(|n| clean(n, 64))
+            .collect();
+        line.push_str(&format!(" token_name={}", names.join(",")));
+        if e.token_names.len() > 20 {
+            line.push_str(",...");
+        }
+    }
+    if let Some(ip) = e.ip {
+        line.push_str(&format!(" ip={}", clean(ip, 64)));
+    }
+    if let Some(f) = e.function {
+        line.push_str(&format!(" function={}", clean(f, 64)));
+    }
+    line.push_str(&format!(" reason=\"{}\"", clean_with(e.reason, 300, true)));
+    line
+}
+
+pub fn record(e: &Event<'_>) {
+    logging::audit(format(e), e.error.is_some());
+}
+
+/// cPanel's accounting-log verbs.
+#[derive(Debug, Clone, Copy)]
+pub enum Accounting {
+    Create,
+    Update,
+    Revoke,
+}
+
+impl Accounting {
+    fn verb(self) -> &'static str {
+        match self {
+            Accounting::Create => "CREATEAPITOKEN",
+            Accounting::Update => "UPDATEAPITOKEN",
+            Accounting::Revoke => "REVOKEAPITOKEN",
+        }
+    }
+}
+
+/// Appends `<time>:VERB:<caller>:<owner>:not-applicable:<token name>` lines.
+pub fn accounting(path: &Path, verb: Accounting, caller: &str, owner: &str, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let time = chrono::Local::now().format("%a %b %e %H:%M:%S %Y");
+    let mut text = String::new();
+    for name in names {
+        text.push_str(&format!(
+            "{time}:{}:{}:{}:not-applicable:{}\n",
+            verb.verb(),
+            clean(caller, 64),
+            clean(owner, 64),
+            clean(name, 64)
+        ));
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = written {
+        logging::error(&format!("cannot append to {}: {e}", path.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::Uid;
+
+    #[test]
+    fn lines_are_sanitised() {
+        let peer = Peer {
+            uid: Uid(1001),
+            pid: Some(42),
+        };
+        let names = vec!["ok-name".to_owned(), "evil\nresult=ok".to_owned()];
+        let line = format(&Event {
+            command: "api_token_revoke",
+            peer: Some(&peer),
+            user: Some("bob\" x=1"),
+            token_names: &names,
+            error: Some("not_found"),
+            reason: "no \"such\" token\n",
+            ..Event::default()
+        });
+        assert_eq!(
+            line,
+            "audit: command=api_token_revoke result=refused error=not_found peer_uid=1001 peer_pid=42 \
+             user=bob??x=1 token_name=ok-name,evil?result=ok reason=\"no ?such? token?\""
+        );
+        assert!(!line.contains('\n'));
+    }
+}
