@@ -29,6 +29,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod daemon;
+pub mod daemon_args;
 pub mod iplist;
 pub mod logging;
 pub mod server;

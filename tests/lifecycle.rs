@@ -237,3 +237,62 @@ fn dev_dir_runs_without_root_paths() {
     assert!(text.contains("log = \"stderr\""));
     assert!(dir.path().join("accounts/resellers").exists());
 }
+
+#[test]
+fn shipped_config_is_valid_and_matches_the_defaults() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read_to_string(root.join("etc/apitokend/apitokend.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("apitokend.toml");
+    let etc = root.join("etc/apitokend");
+    std::fs::write(
+        &cfg,
+        shipped.replace("/etc/apitokend", etc.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: toml::Value = toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(shown["state_dir"].as_str(), Some("/var/cpanel/apitokend"));
+    assert_eq!(
+        shown["limits"]["max_request_bytes"].as_integer(),
+        Some(65536)
+    );
+    assert_eq!(shown["argon2"]["m_cost"].as_integer(), Some(19456));
+    // Every commented-out key names a real key: uncommenting all of them
+    // (with their documented defaults) must still be valid.
+    let uncommented: String = shipped
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if rest.contains(" = ") || rest.starts_with('[') => rest.to_owned(),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("/etc/apitokend", etc.to_str().unwrap())
+        .replace(
+            "verify_socket_group = \"apitokend-verify\"",
+            "verify_socket_group = \"daemon\"",
+        );
+    std::fs::write(&cfg, uncommented).unwrap();
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

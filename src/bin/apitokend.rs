@@ -1,29 +1,14 @@
 //! The apitokend daemon binary: argument parsing only; see `apitokend::daemon`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use apitokend::config::Config;
 use apitokend::daemon;
+use apitokend::daemon_args::DaemonArgs;
 use clap::Parser;
 
-/// WHM-compatible API token daemon.
-#[derive(Debug, Parser)]
-#[command(name = "apitokend", version, about)]
-struct Args {
-    /// Configuration file (TOML; every key optional).
-    #[arg(long, value_name = "FILE", conflicts_with = "dev_dir")]
-    config: Option<PathBuf>,
-    /// Validate the configuration, print the effective settings, and exit.
-    #[arg(long)]
-    check_config: bool,
-    /// Run a local playground under DIR (state, accounts, socket); no root paths.
-    #[arg(long, value_name = "DIR")]
-    dev_dir: Option<PathBuf>,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = DaemonArgs::parse();
     let source = match &args.config {
         Some(path) => daemon::ConfigSource::File(path.clone()),
         None => daemon::ConfigSource::Fixed,
