@@ -64,7 +64,8 @@ const MANAGE: &str = "manage-api-tokens";
 /// The only place that decides whether a request may proceed.
 pub fn authorize(caller: &Caller, command: Command, requested_user: Option<&str>) -> Decision {
     use Command::{
-        AccountRemove, AccountRename, Create, GetDetails, List, Revoke, RevokeAll, Update,
+        AccountRemove, AccountRename, Create, GetDetails, List, LockoutClear, LockoutList, Revoke,
+        RevokeAll, Update,
     };
     match (caller, command) {
         (Caller::Root, Create | List | Update | Revoke | RevokeAll | GetDetails) => {
@@ -73,10 +74,12 @@ pub fn authorize(caller: &Caller, command: Command, requested_user: Option<&str>
                 caller_is_root: true,
             })
         }
-        (Caller::Root, AccountRemove | AccountRename) => Decision::Allow(Actor {
-            owner: "root".to_owned(),
-            caller_is_root: true,
-        }),
+        (Caller::Root, AccountRemove | AccountRename | LockoutList | LockoutClear) => {
+            Decision::Allow(Actor {
+                owner: "root".to_owned(),
+                caller_is_root: true,
+            })
+        }
         (Caller::Reseller(account), Create | List | Update | Revoke | RevokeAll | GetDetails) => {
             if requested_user.is_some_and(|u| u != account.name) {
                 Decision::Deny(
@@ -106,14 +109,16 @@ pub fn authorize(caller: &Caller, command: Command, requested_user: Option<&str>
                 })
             }
         }
-        (Caller::Reseller(_), AccountRemove | AccountRename) => Decision::Deny(
-            ErrorCode::NotAuthorized,
-            "account events may be reported only by root".to_owned(),
-        ),
+        (Caller::Reseller(_), AccountRemove | AccountRename | LockoutList | LockoutClear) => {
+            Decision::Deny(
+                ErrorCode::NotAuthorized,
+                "account events and lockouts are root's alone".to_owned(),
+            )
+        }
         (
             Caller::Unprivileged(_),
             Create | List | Update | Revoke | RevokeAll | GetDetails | AccountRemove
-            | AccountRename,
+            | AccountRename | LockoutList | LockoutClear,
         ) => Decision::Deny(
             ErrorCode::NotAuthorized,
             "only root and WHM resellers may manage API tokens".to_owned(),
@@ -138,7 +143,13 @@ mod tests {
     fn decision_table() {
         let ok = reseller("manage-api-tokens,list-accts", false);
         for c in Command::ALL {
-            let token_cmd = !matches!(c, Command::AccountRemove | Command::AccountRename);
+            let token_cmd = !matches!(
+                c,
+                Command::AccountRemove
+                    | Command::AccountRename
+                    | Command::LockoutList
+                    | Command::LockoutClear
+            );
             // root: everything, as any owner
             assert!(matches!(
                 authorize(&Caller::Root, c, Some("bob")),

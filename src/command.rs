@@ -16,10 +16,14 @@ pub enum Command {
     AccountRemove,
     /// Root-only: a cPanel account was renamed; move its tokens.
     AccountRename,
+    /// Root-only: addresses locked out of the verify socket.
+    LockoutList,
+    /// Root-only: lift lockouts.
+    LockoutClear,
 }
 
 impl Command {
-    pub const ALL: [Command; 8] = [
+    pub const ALL: [Command; 10] = [
         Command::Create,
         Command::List,
         Command::Update,
@@ -28,6 +32,8 @@ impl Command {
         Command::GetDetails,
         Command::AccountRemove,
         Command::AccountRename,
+        Command::LockoutList,
+        Command::LockoutClear,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -40,6 +46,8 @@ impl Command {
             Command::GetDetails => "api_token_get_details",
             Command::AccountRemove => "account_remove",
             Command::AccountRename => "account_rename",
+            Command::LockoutList => "lockout_list",
+            Command::LockoutClear => "lockout_clear",
         }
     }
 

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::lockout::LockoutConfig;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -42,6 +44,7 @@ pub struct Config {
     pub expiry_warning_days: u32,
     pub argon2: Argon2Config,
     pub limits: Limits,
+    pub lockout: LockoutConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +88,7 @@ impl Default for Config {
             expiry_warning_days: 7,
             argon2: Argon2Config::default(),
             limits: Limits::default(),
+            lockout: LockoutConfig::default(),
         }
     }
 }
@@ -196,6 +200,11 @@ impl Config {
         }
         if self.limits.idle_timeout_secs == 0 {
             return err("limits.idle_timeout_secs must be at least 1");
+        }
+        if self.lockout.max_failures > 0
+            && (self.lockout.window_secs == 0 || self.lockout.cooldown_secs == 0)
+        {
+            return err("lockout.window_secs and lockout.cooldown_secs must be at least 1");
         }
         if self.expiry_warning_days > 3650 {
             return err("expiry_warning_days must be at most 3650");

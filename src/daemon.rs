@@ -21,6 +21,7 @@ use crate::accounts::Accounts;
 use crate::acl::{Catalog, FunctionTable};
 use crate::clock;
 use crate::config::{Config, LogTarget};
+use crate::lockout::Lockout;
 use crate::logging;
 use crate::server;
 use crate::service::Service;
@@ -228,6 +229,7 @@ pub fn prepare(config: &Config, activated: Activated) -> Result<Prepared, StartE
         catalog: RwLock::new(Arc::new(catalog)),
         functions: RwLock::new(Arc::new(functions)),
         usage: UsageTracker::default(),
+        lockout: Lockout::new(config.lockout.clone()),
         hasher: Hasher::new(&config.argon2)?,
         pepper,
         clock: clock::from_environment(),
@@ -315,6 +317,7 @@ pub fn reload(service: &Service, running: &Config, source: &ConfigSource) {
     service
         .expiry_warning_secs
         .store(warning_secs(&fresh), Ordering::Relaxed);
+    service.lockout.set_config(fresh.lockout.clone());
     *service
         .accounting_log
         .write()

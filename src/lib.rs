@@ -31,6 +31,7 @@ pub mod connection;
 pub mod daemon;
 pub mod daemon_args;
 pub mod iplist;
+pub mod lockout;
 pub mod logging;
 pub mod server;
 pub mod service;

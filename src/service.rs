@@ -21,6 +21,7 @@ use crate::authz::{self, Actor, Caller, Decision, Peer};
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::iplist::{self, IpListChange};
+use crate::lockout::Lockout;
 use crate::logging;
 use crate::store::{self, InsertOutcome, RenameOutcome, Store, TokenRecord, UpdateOutcome, Usage};
 use crate::tokens::{Hasher, Pepper, Token};
@@ -107,6 +108,8 @@ pub struct Service {
     /// Behind a lock so a reload can swap it; readers clone the `Arc`.
     pub functions: RwLock<Arc<FunctionTable>>,
     pub usage: UsageTracker,
+    /// Brute-force lockout of verify callers, per address.
+    pub lockout: Lockout,
     pub hasher: Hasher,
     pub pepper: Pepper,
     pub clock: Arc<dyn Clock>,
@@ -126,6 +129,8 @@ fn failure_prefix(command: Command) -> &'static str {
         Command::AccountRemove | Command::AccountRename => {
             "The system failed to process the account event"
         }
+        Command::LockoutList => "The system failed to list the lockouts",
+        Command::LockoutClear => "The system failed to clear the lockouts",
     }
 }
 
@@ -237,7 +242,10 @@ impl Service {
             // Account events act for the account named in the arguments.
             who.owner = Args(&request.args).single("user").ok().flatten();
         }
-        let mutating = !matches!(command, Command::List | Command::GetDetails);
+        let mutating = !matches!(
+            command,
+            Command::List | Command::GetDetails | Command::LockoutList
+        );
         let (response, changed) = match result {
             Ok(done) => (Response::ok(name, done.data), done.changed),
             Err(f) => {
@@ -283,7 +291,11 @@ impl Service {
             Command::Revoke | Command::RevokeAll | Command::AccountRemove => {
                 audit::Accounting::Revoke
             }
-            Command::List | Command::GetDetails | Command::AccountRename => return,
+            Command::List
+            | Command::GetDetails
+            | Command::AccountRename
+            | Command::LockoutList
+            | Command::LockoutClear => return,
         };
         let owner = who.owner.as_deref().unwrap_or("-");
         audit::accounting(&path, verb, &who.caller, owner, changed);
@@ -339,6 +351,8 @@ impl Service {
             Command::GetDetails => self.get_details(actor, take_secret(args, "token")?),
             Command::AccountRemove => self.account_remove(Args(args)),
             Command::AccountRename => self.account_rename(Args(args)),
+            Command::LockoutList => Ok(self.lockout_list()),
+            Command::LockoutClear => self.lockout_clear(Args(args)),
         }
     }
 
@@ -550,6 +564,56 @@ impl Service {
         let mut data = record_data(&rec);
         data.insert("acls".into(), json!(rec.acls.clone().unwrap_or_default()));
         Ok(Done::data(Value::Object(data)))
+    }
+
+    fn lockout_list(&self) -> Done {
+        let now = self.clock.now();
+        let lockouts: Vec<Value> = self
+            .lockout
+            .list(now)
+            .into_iter()
+            .map(|l| {
+                json!({
+                    "ip": iplist::format(&ipnet::IpNet::from(l.ip)),
+                    "failures": l.failures,
+                    "locked_until": l.locked_until,
+                })
+            })
+            .collect();
+        Done::data(json!({ "lockouts": lockouts }))
+    }
+
+    fn lockout_clear(&self, args: Args<'_>) -> Outcome {
+        let now = self.clock.now();
+        let all = args.single("all")?.is_some_and(|v| v == "1");
+        let ips = args.list("ip")?.unwrap_or_default();
+        let cleared = match (all, ips.is_empty()) {
+            (true, true) => self.lockout.clear(None, now),
+            (false, false) => {
+                let mut parsed = Vec::with_capacity(ips.len());
+                for ip in &ips {
+                    parsed.push(iplist::parse_caller(ip).ok_or_else(|| {
+                        let shown: String = ip.chars().take(64).collect();
+                        Failure::new(
+                            ErrorCode::InvalidIp,
+                            format!("“{shown}” is not an IP address"),
+                        )
+                    })?);
+                }
+                self.lockout.clear(Some(&parsed), now)
+            }
+            _ => {
+                return Err(Failure::new(
+                    ErrorCode::BadRequest,
+                    "give “ip” (repeatable) or “all=1”, not both",
+                ));
+            }
+        };
+        let cleared: Vec<String> = cleared
+            .into_iter()
+            .map(|ip| iplist::format(&ipnet::IpNet::from(ip)))
+            .collect();
+        Ok(Done::data(json!({ "cleared": cleared })))
     }
 
     fn account_remove(&self, args: Args<'_>) -> Outcome {

@@ -23,6 +23,7 @@ use crate::audit;
 use crate::authz::Peer;
 use crate::cache::{Snapshot, VerifiedCache};
 use crate::iplist;
+use crate::lockout::Recorded;
 use crate::logging;
 use crate::service::Service;
 use crate::store::{IndexEntry, TokenRecord};
@@ -203,6 +204,7 @@ impl Verifier {
                 // Only the secret was taken out of `args`; the rest is intact.
                 let text = |key: &str| request.args.get(key).and_then(Value::as_str);
                 let (user, ip, function) = (text("user"), text("ip"), text("function"));
+                self.count_failure(code, ip, user, peer);
                 audit::record(&audit::Event {
                     command: COMMAND,
                     peer: Some(peer),
@@ -218,9 +220,46 @@ impl Verifier {
         }
     }
 
+    /// Credential failures count toward the caller address's lockout.
+    fn count_failure(&self, code: ErrorCode, ip: Option<&str>, user: Option<&str>, peer: &Peer) {
+        if !matches!(
+            code,
+            ErrorCode::InvalidToken | ErrorCode::UnknownUser | ErrorCode::Expired
+        ) {
+            return;
+        }
+        let Some(addr) = ip.and_then(iplist::parse_caller) else {
+            return;
+        };
+        let now = self.service.clock.now();
+        if let Recorded::LockedNow { until, failures } =
+            self.service.lockout.record_failure(addr, now)
+        {
+            let shown = iplist::format(&ipnet::IpNet::from(addr));
+            audit::record(&audit::Event {
+                command: "lockout",
+                peer: Some(peer),
+                user,
+                ip: Some(&shown),
+                error: Some(ErrorCode::LockedOut.as_str()),
+                reason: &format!("{failures} failed verifies; locked out until {until}"),
+                ..audit::Event::default()
+            });
+        }
+    }
+
     async fn verify(&self, args: &mut Map<String, Value>) -> Result<Value, Refusal> {
         let req = parse_args(args)?;
         let svc = &self.service;
+        if let Some(until) = svc.lockout.locked_until(req.ip, svc.clock.now()) {
+            return Err(refuse(
+                ErrorCode::LockedOut,
+                format!(
+                    "too many failed verifies from {}; locked out until {until}",
+                    req.ip
+                ),
+            ));
+        }
         let account = match svc.accounts.lookup(&req.user) {
             Ok(Lookup::Found(a)) => a,
             Ok(Lookup::NotWhmUser) => {

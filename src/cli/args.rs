@@ -62,6 +62,18 @@ pub enum Command {
     /// Send a raw WHM API 1 call and print the JSON reply.
     #[command(long_about = CALL_ABOUT)]
     Call(CallArgs),
+    /// List addresses locked out of the verify socket, or lift lockouts (root).
+    Lockouts(LockoutsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LockoutsArgs {
+    /// Lift the lockout of this address; repeatable, commas allowed.
+    #[arg(long = "clear", value_name = "ADDR", value_delimiter = ',')]
+    pub clear: Vec<String>,
+    /// Lift every lockout.
+    #[arg(long, conflicts_with = "clear")]
+    pub clear_all: bool,
 }
 
 const CALL_ABOUT: &str = "\

@@ -109,7 +109,67 @@ where
         Command::Revoke(_) => Printed::out(revoked(data)),
         Command::Verify(_) => Printed::out(accepted(data)),
         Command::Call(_) => json(command, reply),
+        Command::Lockouts(a) if a.clear_all || !a.clear.is_empty() => {
+            let cleared = strings(data, "cleared");
+            Printed::out(if cleared.is_empty() {
+                "No matching lockout.\n".to_owned()
+            } else {
+                format!("Cleared: {}\n", cleared.join(", "))
+            })
+        }
+        Command::Lockouts(_) => Printed::out(lockouts(data, tz)),
     }
+}
+
+fn lockouts<Tz: TimeZone>(data: &Value, tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    let rows: Vec<Vec<String>> = data["lockouts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|l| {
+            let until = int(l, "locked_until")
+                .and_then(|t| tz.timestamp_opt(t, 0).single())
+                .map_or_else(
+                    || "?".to_owned(),
+                    |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                );
+            vec![
+                text(l, "ip").to_owned(),
+                int(l, "failures").unwrap_or(0).to_string(),
+                until,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "No lockouts.\n".to_owned();
+    }
+    let header = ["Address", "Failures", "Locked until"];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(&header);
+    for r in &rows {
+        out.push_str(&line(&[&r[0], &r[1], &r[2]]));
+    }
+    out
 }
 
 fn created<Tz: TimeZone>(data: &Value, tz: &Tz) -> String

@@ -99,6 +99,11 @@ pub fn build(command: &Command, secret: Option<&str>) -> Request {
             .arg("ip", a.ip.as_str())
             .arg("function", a.function.as_str()),
         Command::Call(a) => call(a, secret),
+        Command::Lockouts(a) if a.clear_all => Request::new("lockout_clear").arg("all", 1),
+        Command::Lockouts(a) if !a.clear.is_empty() => {
+            Request::new("lockout_clear").arg("ip", a.clear.clone())
+        }
+        Command::Lockouts(_) => Request::new("lockout_list"),
     }
 }
 

@@ -137,11 +137,13 @@ pub enum ErrorCode {
     Expired,
     IpNotAllowed,
     AclDenied,
+    /// Too many failed verifies from this address; try again later.
+    LockedOut,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidJson,
         ErrorCode::RequestTooLarge,
         ErrorCode::UnknownCommand,
@@ -162,6 +164,7 @@ impl ErrorCode {
         ErrorCode::Expired,
         ErrorCode::IpNotAllowed,
         ErrorCode::AclDenied,
+        ErrorCode::LockedOut,
         ErrorCode::Internal,
     ];
 
@@ -187,6 +190,7 @@ impl ErrorCode {
             ErrorCode::Expired => "expired",
             ErrorCode::IpNotAllowed => "ip_not_allowed",
             ErrorCode::AclDenied => "acl_denied",
+            ErrorCode::LockedOut => "locked_out",
             ErrorCode::Internal => "internal",
         }
     }
