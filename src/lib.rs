@@ -39,4 +39,5 @@ pub mod store;
 pub mod systemd;
 pub mod tokens;
 pub mod usage;
+pub mod validate;
 pub mod verify;
