@@ -206,8 +206,32 @@ fn open_socket(
     })
 }
 
+/// Raises the open-file soft limit to the hard limit: each connection is a
+/// descriptor, and the usual soft limit (1024) is below two full sockets'
+/// worth of `max_connections`. Best effort (a seccomp filter or a low hard
+/// limit may forbid it); says so when the limit stays too low.
+fn raise_fd_limit(config: &Config) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let soft = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    let wanted = (config.limits.max_connections as u64).saturating_mul(2) + 64;
+    if soft < wanted {
+        eprintln!(
+            "apitokend: warning: open-file limit {soft} is below {wanted} \
+             (2 × max_connections + 64); raise LimitNOFILE"
+        );
+    }
+}
+
 /// Opens the store and the sockets (or takes systemd's), before any thread.
 pub fn prepare(config: &Config, activated: Activated) -> Result<Prepared, StartError> {
+    raise_fd_limit(config);
     umask(Mode::from_bits_truncate(0o077));
     let lock = lock_state_dir(&config.state_dir)?;
     let store = Store::open(&config.state_dir).map_err(|e| StartError(e.to_string()))?;
