@@ -10,6 +10,16 @@ use std::process::Command;
 use common::{DAEMON, Daemon, create, req};
 use serde_json::json;
 
+/// `apitokend --config FILE --check-config`.
+fn check_config(cfg: &std::path::Path) -> std::process::Output {
+    Command::new(DAEMON)
+        .arg("--config")
+        .arg(cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap()
+}
+
 fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
@@ -133,22 +143,12 @@ fn config_errors_name_the_key_and_check_config_prints_effective_settings() {
         "state_dir = \"/tmp/x\"\n[limits]\nmax_conections = 5\n",
     )
     .unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_conections"));
 
     std::fs::write(&cfg, "stat_dir = \"/tmp/x\"\n").unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert!(String::from_utf8_lossy(&out.stderr).contains("stat_dir"));
 
     std::fs::write(
@@ -156,12 +156,7 @@ fn config_errors_name_the_key_and_check_config_prints_effective_settings() {
         "expiry_warning_days = 3\n[limits]\nidle_timeout_secs = 9\n",
     )
     .unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert!(
         out.status.success(),
         "{}",
@@ -179,24 +174,14 @@ fn config_errors_name_the_key_and_check_config_prints_effective_settings() {
     );
 
     let missing = dir.path().join("absent.toml");
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&missing)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let out = check_config(&missing);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("absent.toml"));
 
     let acls = dir.path().join("acls.conf");
     std::fs::write(&acls, "Not A Name\n").unwrap();
     std::fs::write(&cfg, format!("acls_file = {acls:?}\n")).unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("acls.conf:1"));
 }
@@ -250,12 +235,7 @@ fn shipped_config_is_valid_and_matches_the_defaults() {
         shipped.replace("/etc/apitokend", etc.to_str().unwrap()),
     )
     .unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert!(
         out.status.success(),
         "{}",
@@ -284,12 +264,7 @@ fn shipped_config_is_valid_and_matches_the_defaults() {
             "verify_socket_group = \"daemon\"",
         );
     std::fs::write(&cfg, uncommented).unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert!(
         out.status.success(),
         "{}",
