@@ -1,0 +1,751 @@
+//! `cargo bench --bench verify`: the verify socket measured against the
+//! issue's targets, in one run, on the real daemon binary.
+//!
+//! (a) a raw Unix-socket echo server (std, thread per connection) answering
+//! with the daemon's real reply bytes: the baseline every figure is quoted
+//! against; (b) cached verify with 1 and 8 persistent clients; (c) wrong
+//! (well-formed, never stored) tokens; (d) cached-verify latency while 500
+//! first-use verifies (default Argon2 parameters) run; (e) 1k and N (default
+//! 1M) stored tokens across 10k owners: start-up time, cached p50/p99 over a
+//! sample, RSS, store bytes per token.
+//!
+//! Tokens are seeded through the library before each daemon starts (bulk
+//! tokens with cheap Argon2 parameters: the PHC string carries them).
+//! Figures that are compared (echo / cached / wrong, 1k / N) are measured
+//! in interleaved slices so drift hits them alike; each daemon run also
+//! reports the daemon's CPU time and context switches per request (from
+//! /proc), and the run ends with the CPU other processes used meanwhile
+//! (`host_other_cpu_pct`: figures from a busy machine are not comparable).
+//! The table goes to stdout, then, last, one JSON line with every figure.
+//! Progress goes to stderr.
+//!
+//! Knobs: `APITOKEND_BENCH_SECS` (seconds per measured run, default 3),
+//! `APITOKEND_BENCH_TOKENS` (size of the large scenario, default 1000000).
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+#[path = "verify/load.rs"]
+mod load;
+#[path = "verify/setup.rs"]
+mod setup;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use apitokend::config::Argon2Config;
+use apitokend::tokens::Token;
+use serde_json::Value;
+
+use load::{Conn, Expect, Run};
+use setup::{CHEAP_ARGON2, Plain, Sample, Scenario, token_str};
+
+/// Tokens of root verified in (b), (c) and during the storm.
+const HOT_TOKENS: usize = 64;
+/// First-use verifies in (d), and the clients sending them.
+const STORM_TOKENS: usize = 500;
+const STORM_CLIENTS: usize = 32;
+/// Owners of the scale scenarios, and the tokens sampled from each.
+const OWNERS: usize = 10_000;
+const SAMPLE: usize = 10_000;
+const SMALL_TOKENS: usize = 1_000;
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    match std::env::var(key) {
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}: cannot parse {v:?}")),
+        Err(_) => default,
+    }
+}
+
+fn owner(i: usize) -> String {
+    format!("owner{i:05}")
+}
+
+/// Owners of an `n`-token scenario.
+fn owners_for(n: usize) -> usize {
+    n.clamp(1, OWNERS)
+}
+
+/// Token `i` of an `n`-token scenario: owner `i mod owners`, name `t<i / owners>`.
+fn naming(n: usize) -> impl Fn(usize) -> (String, String) + Sync {
+    let owners = owners_for(n);
+    move |i| (owner(i % owners), format!("t{}", i / owners))
+}
+
+/// xorshift64*: enough to shuffle a sample.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).unwrap();
+        Rng(u64::from_le_bytes(b) | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        usize::try_from(r % (n as u64)).unwrap()
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+fn progress(msg: &str) {
+    eprintln!("verify bench: {msg}");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+// ---------------------------------------------------------------- report
+
+enum Val {
+    Num(f64, usize, &'static str),
+    Text(String),
+}
+
+struct Goal {
+    key: &'static str,
+    at_least: bool,
+    limit: f64,
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<(String, Val)>,
+    sections: Vec<(usize, String)>,
+    goals: Vec<Goal>,
+}
+
+impl Report {
+    fn section(&mut self, title: &str) {
+        self.sections.push((self.rows.len(), title.to_owned()));
+    }
+
+    fn num(&mut self, key: &str, v: f64, decimals: usize, unit: &'static str) {
+        self.rows
+            .push((key.to_owned(), Val::Num(v, decimals, unit)));
+    }
+
+    fn text(&mut self, key: &str, v: &str) {
+        self.rows.push((key.to_owned(), Val::Text(v.to_owned())));
+    }
+
+    /// The usual figures of a run under `prefix`.
+    fn run(&mut self, prefix: &str, r: &Run) {
+        self.num(&format!("{prefix}_rps"), r.rps(), 0, "/s");
+        self.num(&format!("{prefix}_p50_us"), r.pct_us(0.50), 1, "us");
+        self.num(&format!("{prefix}_p99_us"), r.pct_us(0.99), 1, "us");
+        self.num(&format!("{prefix}_p999_us"), r.pct_us(0.999), 1, "us");
+        self.num(&format!("{prefix}_max_us"), r.max_us(), 0, "us");
+    }
+
+    fn goal(&mut self, key: &'static str, at_least: bool, limit: f64) {
+        self.goals.push(Goal {
+            key,
+            at_least,
+            limit,
+        });
+    }
+
+    fn value(&self, key: &str) -> Option<f64> {
+        self.rows.iter().find_map(|(k, v)| match v {
+            Val::Num(x, ..) if k == key => Some(*x),
+            _ => None,
+        })
+    }
+
+    fn met(&self, g: &Goal) -> bool {
+        self.value(g.key).is_some_and(|v| {
+            if g.at_least {
+                v >= g.limit
+            } else {
+                v <= g.limit
+            }
+        })
+    }
+
+    fn print(&self) {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<32} {:>16}  {:>12}  met",
+            "figure", "value", "target"
+        );
+        let _ = writeln!(out, "{}", "-".repeat(70));
+        for (i, row) in self.rows.iter().enumerate() {
+            for (_, title) in self.sections.iter().filter(|(at, _)| *at == i) {
+                let _ = writeln!(out, "{title}");
+            }
+            let (key, val) = row;
+            let shown = match val {
+                Val::Num(v, d, unit) => format!("{v:.d$} {unit}", d = *d),
+                Val::Text(t) => t.clone(),
+            };
+            let (target, met) = match self.goals.iter().find(|g| g.key == key) {
+                Some(g) => (
+                    format!("{} {}", if g.at_least { ">=" } else { "<=" }, g.limit),
+                    if self.met(g) { "yes" } else { "NO" },
+                ),
+                None => (String::new(), ""),
+            };
+            let _ = writeln!(out, "  {key:<30} {shown:>16}  {target:>12}  {met}");
+        }
+        let met = self.goals.iter().filter(|g| self.met(g)).count();
+        let _ = writeln!(out, "{}", "-".repeat(70));
+        let _ = writeln!(out, "targets met: {met} of {}", self.goals.len());
+        print!("{out}");
+    }
+
+    fn json(&self) -> String {
+        let mut map = serde_json::Map::new();
+        for (key, val) in &self.rows {
+            let v = match val {
+                Val::Num(x, 0, _) if x.is_finite() && x.abs() < 9e15 => {
+                    Value::from(x.round() as i64)
+                }
+                Val::Num(x, d, _) => {
+                    let scale = 10f64.powi(i32::try_from(*d).unwrap());
+                    serde_json::Number::from_f64((x * scale).round() / scale)
+                        .map_or(Value::Null, Value::Number)
+                }
+                Val::Text(t) => Value::String(t.clone()),
+            };
+            map.insert(key.clone(), v);
+        }
+        let mut targets = serde_json::Map::new();
+        for g in &self.goals {
+            targets.insert(g.key.to_owned(), Value::Bool(self.met(g)));
+        }
+        let all = self.goals.iter().all(|g| self.met(g));
+        map.insert("targets_met".into(), Value::Object(targets));
+        map.insert("all_targets_met".into(), Value::Bool(all));
+        Value::Object(map).to_string()
+    }
+}
+
+// ---------------------------------------------------------------- machine
+
+fn machine() -> (String, usize, String) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    (model, nproc, kernel)
+}
+
+/// CPU ticks (USER_HZ) of the whole machine (busy, steal) and of this
+/// process with its waited-for children (the daemons).
+#[derive(Clone, Copy, Default)]
+struct HostTicks {
+    busy: u64,
+    steal: u64,
+    ours: u64,
+}
+
+fn host_ticks() -> HostTicks {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let at = |i: usize| cpu.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<u64> = me
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // After the command name: utime, stime, cutime, cstime are fields 14-17.
+    let ours = fields.get(10..14).map_or(0, |f| f.iter().sum());
+    HostTicks {
+        busy,
+        steal: at(7),
+        ours,
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---------------------------------------------------------------- phases
+
+/// Measured runs are cut into this many slices, interleaved across the
+/// compared targets, so drift (CPU placement, host noise) hits all alike.
+const SLICES: u32 = 6;
+
+/// Something to measure: a socket, the requests to cycle and the reply to
+/// expect, and the daemon behind it (none for the echo server).
+struct Target<'a> {
+    socket: &'a Path,
+    reqs: &'a [Vec<u8>],
+    expect: Expect,
+    daemon: Option<&'a setup::Daemon>,
+}
+
+/// A closed-loop run plus the daemon's CPU time and context switches per
+/// request over it.
+struct Measured {
+    run: Run,
+    cpu_us: f64,
+    switches: f64,
+}
+
+/// Runs every target with `clients` clients for `dur` in total, as
+/// `SLICES` interleaved slices (after one short unmeasured warm-up each).
+fn interleaved(targets: &[Target<'_>], clients: usize, dur: Duration) -> Vec<Measured> {
+    let slice = dur / SLICES;
+    for t in targets {
+        let _ = load::closed_loop(t.socket, clients, t.reqs, t.expect, slice);
+    }
+    let mut parts: Vec<(Vec<Run>, Sample)> = targets
+        .iter()
+        .map(|_| (Vec::new(), Sample::default()))
+        .collect();
+    for _ in 0..SLICES {
+        for (t, (runs, used)) in targets.iter().zip(parts.iter_mut()) {
+            let before = t.daemon.map(setup::Daemon::sample);
+            runs.push(load::closed_loop(
+                t.socket, clients, t.reqs, t.expect, slice,
+            ));
+            if let (Some(d), Some(before)) = (t.daemon, before) {
+                let delta = d.sample() - before;
+                used.cpu_ns += delta.cpu_ns;
+                used.switches += delta.switches;
+            }
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(runs, used)| {
+            let run = Run::merge(runs);
+            let n = run.requests.max(1) as f64;
+            Measured {
+                cpu_us: used.cpu_ns as f64 / 1e3 / n,
+                switches: used.switches as f64 / n,
+                run,
+            }
+        })
+        .collect()
+}
+
+impl Report {
+    fn measured(&mut self, prefix: &str, m: &Measured) {
+        self.run(prefix, &m.run);
+        self.num(&format!("{prefix}_daemon_cpu_us"), m.cpu_us, 2, "us/req");
+        self.num(&format!("{prefix}_daemon_switches"), m.switches, 2, "/req");
+    }
+}
+
+fn take3(v: Vec<Measured>) -> (Measured, Measured, Measured) {
+    let mut it = v.into_iter();
+    let mut next = || it.next().unwrap();
+    (next(), next(), next())
+}
+
+/// (a) to (d) on one daemon whose store holds root's hot and storm tokens.
+fn hot_path(rep: &mut Report, tmp: &Path, dur: Duration) {
+    let sc = Scenario::create(tmp, "main", "");
+    progress(&format!(
+        "seeding {HOT_TOKENS} hot tokens and {STORM_TOKENS} storm tokens (default Argon2)"
+    ));
+    let t = Instant::now();
+    let hot = sc.seed(HOT_TOKENS, &CHEAP_ARGON2, &|i| {
+        ("root".into(), format!("bench{i:02}"))
+    });
+    let storm_tokens = sc.seed(STORM_TOKENS, &Argon2Config::default(), &|i| {
+        ("root".into(), format!("storm{i:03}"))
+    });
+    progress(&format!("seeded in {:.1} s", t.elapsed().as_secs_f64()));
+
+    let daemon = sc.spawn();
+    let sock = sc.verify_socket.as_path();
+    let wrong: Vec<Vec<u8>> = (0..4096)
+        .map(|_| load::verify_request("root", Token::generate().unwrap().expose()))
+        .collect();
+    Expect::InvalidToken.check(Conn::connect(sock).call(&wrong[0]));
+    let ready = daemon.spawned.elapsed();
+    let cached: Vec<Vec<u8>> = hot
+        .iter()
+        .map(|t| load::verify_request("root", token_str(t)))
+        .collect();
+    load::each_once(sock, &cached, Expect::Ok);
+    let reply = Conn::connect(sock).call(&cached[0]).to_vec();
+    let echo = load::Echo::start(&tmp.join("echo.sock"), reply.clone());
+    let echo_t = Target {
+        socket: &echo.path,
+        reqs: &cached,
+        expect: Expect::Ok,
+        daemon: None,
+    };
+    let cached_t = Target {
+        socket: sock,
+        reqs: &cached,
+        expect: Expect::Ok,
+        daemon: Some(&daemon),
+    };
+    let wrong_t = Target {
+        socket: sock,
+        reqs: &wrong,
+        expect: Expect::InvalidToken,
+        daemon: Some(&daemon),
+    };
+
+    progress("(a)-(c) 1 client: echo, cached and wrong-token verify, interleaved");
+    let (echo1, c1, w1) = take3(interleaved(&[echo_t, cached_t, wrong_t], 1, dur));
+    progress("(a)-(b) 8 clients: echo and cached verify, interleaved");
+    let echo_t = Target {
+        socket: &echo.path,
+        reqs: &cached,
+        expect: Expect::Ok,
+        daemon: None,
+    };
+    let cached_t = Target {
+        socket: sock,
+        reqs: &cached,
+        expect: Expect::Ok,
+        daemon: Some(&daemon),
+    };
+    let mut eight = interleaved(&[echo_t, cached_t], 8, dur).into_iter();
+    let (echo8, c8) = (eight.next().unwrap(), eight.next().unwrap());
+    drop(echo);
+
+    progress(&format!(
+        "(d) {STORM_TOKENS} first-use verifies from {STORM_CLIENTS} clients"
+    ));
+    let storm_reqs: Vec<Vec<u8>> = storm_tokens
+        .iter()
+        .map(|t| load::verify_request("root", token_str(t)))
+        .collect();
+    let before = daemon.sample();
+    let st = load::storm(sock, STORM_CLIENTS, &storm_reqs, &cached);
+    let storm_cpu = daemon.sample() - before;
+    let mem = daemon.mem();
+    let start = daemon.start;
+    let code = daemon.stop();
+    assert_eq!(code, Some(0), "the daemon did not stop cleanly");
+
+    rep.section("(a) raw Unix-socket echo (std, thread per connection), same sizes");
+    rep.num("request_bytes", cached[0].len() as f64, 0, "B");
+    rep.num("reply_bytes", reply.len() as f64, 0, "B");
+    rep.run("echo_1c", &echo1.run);
+    rep.run("echo_8c", &echo8.run);
+    rep.section("(b) cached verify, persistent clients");
+    rep.measured("cached_1c", &c1);
+    rep.measured("cached_8c", &c8);
+    rep.num("cached_vs_echo_1c", c1.run.rps() / echo1.run.rps(), 3, "x");
+    rep.num("cached_vs_echo_8c", c8.run.rps() / echo8.run.rps(), 3, "x");
+    rep.goal("cached_vs_echo_1c", true, 0.5);
+    rep.goal("cached_8c_rps", true, 150_000.0);
+    rep.goal("cached_8c_p99_us", false, 100.0);
+    rep.section("(c) wrong-token verify, 1 client");
+    rep.measured("wrong_1c", &w1);
+    rep.num(
+        "wrong_cost_ratio",
+        w1.run.pct_us(0.5) / c1.run.pct_us(0.5),
+        3,
+        "x",
+    );
+    rep.num("wrong_rps_ratio", w1.run.rps() / c1.run.rps(), 3, "x");
+    rep.goal("wrong_cost_ratio", false, 1.2);
+    rep.section("(d) cached verify (1 client) during the first-use (Argon2) storm");
+    rep.num("storm_tokens", STORM_TOKENS as f64, 0, "");
+    rep.num("storm_clients", STORM_CLIENTS as f64, 0, "");
+    rep.num("storm_secs", st.elapsed.as_secs_f64(), 2, "s");
+    rep.num("storm_first_use_rps", st.first_use.rps(), 1, "/s");
+    rep.num(
+        "storm_first_use_p50_ms",
+        st.first_use.pct_us(0.5) / 1e3,
+        1,
+        "ms",
+    );
+    rep.num(
+        "storm_first_use_max_ms",
+        st.first_use.max_us() / 1e3,
+        1,
+        "ms",
+    );
+    rep.num(
+        "storm_daemon_cpu_secs",
+        storm_cpu.cpu_ns as f64 / 1e9,
+        2,
+        "s",
+    );
+    rep.num("storm_cached_requests", st.cached.requests as f64, 0, "");
+    rep.num("storm_cached_p50_us", st.cached.pct_us(0.5), 1, "us");
+    rep.num("storm_cached_p99_us", st.cached.pct_us(0.99), 1, "us");
+    rep.num("storm_cached_p999_us", st.cached.pct_us(0.999), 1, "us");
+    rep.num("storm_cached_max_us", st.cached.max_us(), 0, "us");
+    rep.goal("storm_cached_p99_us", false, 1000.0);
+    rep.section("daemon of (a)-(d), after the storm");
+    rep.num("main_start_ms", ms(start), 1, "ms");
+    rep.num("main_first_reply_ms", ms(ready), 1, "ms");
+    rep.num("main_rss_mib", mib(mem.rss_kib), 1, "MiB");
+    rep.num("main_peak_rss_mib", mib(mem.hwm_kib), 1, "MiB");
+    rep.num("main_threads", mem.threads as f64, 0, "");
+}
+
+/// One scale scenario's daemon, started and warmed.
+struct ScaleRun<'a> {
+    prefix: &'static str,
+    n: usize,
+    daemon: setup::Daemon,
+    socket: &'a Path,
+    reqs: Vec<Vec<u8>>,
+    ready: Duration,
+    /// Memory right after the first reply, before any token was read.
+    mem_start: setup::Mem,
+    first_use: Duration,
+    stat: setup::StoreStat,
+}
+
+/// Starts the daemon on `sc` (`tokens` across min(n, 10k) owners) and
+/// verifies a random sample of up to 10k of its tokens once.
+fn scale_start<'a>(
+    prefix: &'static str,
+    sc: &'a Scenario,
+    tokens: &[Plain],
+    rng: &mut Rng,
+) -> ScaleRun<'a> {
+    let n = tokens.len();
+    let owners = owners_for(n);
+    let stat = setup::store_stat(&sc.state);
+    for db in stat
+        .dbs
+        .iter()
+        .filter(|d| d.name == "records" || d.name == "index")
+    {
+        assert_eq!(db.entries, n as u64, "{} entries in {prefix}", db.name);
+    }
+    let daemon = sc.spawn();
+    let socket = sc.verify_socket.as_path();
+    let wrong = load::verify_request(&owner(0), Token::generate().unwrap().expose());
+    Expect::InvalidToken.check(Conn::connect(socket).call(&wrong));
+    let ready = daemon.spawned.elapsed();
+    let mem_start = daemon.mem();
+    let mut picks: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut picks);
+    picks.truncate(SAMPLE);
+    let reqs: Vec<Vec<u8>> = picks
+        .iter()
+        .map(|&i| load::verify_request(&owner(i % owners), token_str(&tokens[i])))
+        .collect();
+    progress(&format!(
+        "(e) {prefix}: {n} tokens, start-up {:.1} ms, warming {} sampled tokens",
+        ms(daemon.start),
+        reqs.len()
+    ));
+    let first_use = load::each_once(socket, &reqs, Expect::Ok);
+    ScaleRun {
+        prefix,
+        n,
+        daemon,
+        socket,
+        reqs,
+        ready,
+        mem_start,
+        first_use,
+        stat,
+    }
+}
+
+/// Reports one scale scenario and stops its daemon; returns its p50.
+fn scale_report(rep: &mut Report, s: ScaleRun<'_>, m: &Measured) -> f64 {
+    let prefix = s.prefix;
+    let mem = s.daemon.mem();
+    let start = s.daemon.start;
+    assert_eq!(s.daemon.stop(), Some(0), "the daemon did not stop cleanly");
+    rep.section(&format!(
+        "(e) {} tokens across {} owners (1 client, {} sampled tokens)",
+        s.n,
+        owners_for(s.n),
+        s.reqs.len()
+    ));
+    rep.num(&format!("{prefix}_tokens"), s.n as f64, 0, "");
+    rep.num(&format!("{prefix}_start_ms"), ms(start), 1, "ms");
+    rep.num(&format!("{prefix}_first_reply_ms"), ms(s.ready), 1, "ms");
+    rep.num(
+        &format!("{prefix}_first_use_us"),
+        s.first_use.as_secs_f64() * 1e6 / s.reqs.len() as f64,
+        1,
+        "us",
+    );
+    rep.measured(prefix, m);
+    rep.num(
+        &format!("{prefix}_rss_start_mib"),
+        mib(s.mem_start.rss_kib),
+        1,
+        "MiB",
+    );
+    rep.num(&format!("{prefix}_rss_mib"), mib(mem.rss_kib), 1, "MiB");
+    rep.num(
+        &format!("{prefix}_rss_anon_mib"),
+        mib(mem.anon_kib),
+        1,
+        "MiB",
+    );
+    rep.num(
+        &format!("{prefix}_rss_file_mib"),
+        mib(mem.file_kib),
+        1,
+        "MiB",
+    );
+    rep.num(
+        &format!("{prefix}_peak_rss_mib"),
+        mib(mem.hwm_kib),
+        1,
+        "MiB",
+    );
+    rep.num(&format!("{prefix}_threads"), mem.threads as f64, 0, "");
+    rep.num(
+        &format!("{prefix}_store_file_mib"),
+        s.stat.file_bytes as f64 / 1048576.0,
+        1,
+        "MiB",
+    );
+    rep.num(
+        &format!("{prefix}_store_used_mib"),
+        s.stat.used_bytes() as f64 / 1048576.0,
+        1,
+        "MiB",
+    );
+    rep.num(
+        &format!("{prefix}_bytes_per_token"),
+        s.stat.file_bytes as f64 / s.n as f64,
+        0,
+        "B",
+    );
+    for db in s
+        .stat
+        .dbs
+        .iter()
+        .filter(|d| d.name == "records" || d.name == "index")
+    {
+        let key = format!("{prefix}_db_{}", db.name);
+        rep.num(&format!("{key}_pages"), db.pages as f64, 0, "");
+        rep.num(&format!("{key}_depth"), f64::from(db.depth), 0, "");
+    }
+    m.run.pct_us(0.5)
+}
+
+fn main() {
+    let secs: f64 = env_or("APITOKEND_BENCH_SECS", 3.0);
+    let big_n: usize = env_or("APITOKEND_BENCH_TOKENS", 1_000_000);
+    assert!(secs > 0.0 && big_n > 0, "knobs must be positive");
+    let dur = Duration::from_secs_f64(secs);
+    let wall = Instant::now();
+    let (model, nproc, kernel) = machine();
+    println!(
+        "apitokend verify benchmark: {model}, nproc {nproc}, Linux {kernel}\n\
+         daemon {}; {secs} s per run; large scenario {big_n} tokens",
+        setup::DAEMON
+    );
+    let host0 = host_ticks();
+    let load0 = loadavg();
+    let mut rep = Report::default();
+    rep.text("machine_cpu", &model);
+    rep.num("machine_nproc", nproc as f64, 0, "");
+    rep.num("run_secs", secs, 1, "s");
+
+    let tmp = tempfile::Builder::new()
+        .prefix("apitokend-bench.")
+        .tempdir()
+        .unwrap();
+
+    hot_path(&mut rep, tmp.path(), dur);
+
+    let resellers: String = (0..OWNERS).map(|i| format!("{}:all\n", owner(i))).collect();
+    let mut rng = Rng::new();
+    let small = Scenario::create(tmp.path(), "scale-1k", &resellers);
+    let small_tokens = small.seed(SMALL_TOKENS, &CHEAP_ARGON2, &naming(SMALL_TOKENS));
+    let big = Scenario::create(tmp.path(), "scale-big", &resellers);
+    progress(&format!(
+        "seeding {big_n} tokens across {} owners",
+        owners_for(big_n)
+    ));
+    let t = Instant::now();
+    let big_tokens = big.seed(big_n, &CHEAP_ARGON2, &naming(big_n));
+    progress(&format!("seeded in {:.1} s", t.elapsed().as_secs_f64()));
+    let s1k = scale_start("s1k", &small, &small_tokens, &mut rng);
+    let sbig = scale_start("big", &big, &big_tokens, &mut rng);
+    drop((small_tokens, big_tokens));
+    progress("(e) 1 client on each, interleaved");
+    let targets = [&s1k, &sbig].map(|s| Target {
+        socket: s.socket,
+        reqs: &s.reqs,
+        expect: Expect::Ok,
+        daemon: Some(&s.daemon),
+    });
+    let mut m = interleaved(&targets, 1, dur).into_iter();
+    let (m1k, mbig) = (m.next().unwrap(), m.next().unwrap());
+    let p50_small = scale_report(&mut rep, s1k, &m1k);
+    let p50_big = scale_report(&mut rep, sbig, &mbig);
+    rep.section("(e) scale");
+    rep.num("scale_p50_ratio", p50_big / p50_small, 3, "x");
+    rep.goal("scale_p50_ratio", false, 1.3);
+    rep.goal("big_bytes_per_token", false, 1024.0);
+    rep.goal("big_start_ms", false, 1000.0);
+    rep.goal("big_rss_mib", false, 64.0);
+    let host1 = host_ticks();
+    let wall = wall.elapsed().as_secs_f64();
+    // USER_HZ is 100: ticks available on all CPUs over the run.
+    let ticks = wall * nproc as f64 * 100.0;
+    let other =
+        host1.busy.saturating_sub(host0.busy) as f64 - host1.ours.saturating_sub(host0.ours) as f64;
+    rep.section("run");
+    rep.num("bench_wall_secs", wall, 1, "s");
+    rep.text("loadavg_start", &load0);
+    rep.text("loadavg_end", &loadavg());
+    // Busy CPU of other processes while this ran: measurements with much
+    // of it (or steal) are not comparable.
+    rep.num(
+        "host_other_cpu_pct",
+        (100.0 * other / ticks).max(0.0),
+        1,
+        "%",
+    );
+    rep.num(
+        "host_steal_pct",
+        100.0 * host1.steal.saturating_sub(host0.steal) as f64 / ticks,
+        1,
+        "%",
+    );
+
+    rep.print();
+    println!("{}", rep.json());
+}

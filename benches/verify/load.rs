@@ -1,0 +1,304 @@
+//! Load generation: a minimal blocking NDJSON client, closed-loop runs with
+//! per-request latencies, the first-use storm, and the raw echo baseline.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One verify request line, pre-serialized.
+pub fn verify_request(user: &str, token: &str) -> Vec<u8> {
+    format!(
+        "{{\"command\":\"verify\",\"args\":{{\"user\":\"{user}\",\"token\":\"{token}\",\
+         \"ip\":\"10.0.0.1\",\"function\":\"listaccts\"}}}}\n"
+    )
+    .into_bytes()
+}
+
+/// What every reply of a run must contain, so a broken daemon cannot
+/// produce a good figure.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect {
+    Ok,
+    InvalidToken,
+}
+
+impl Expect {
+    fn needle(self) -> &'static [u8] {
+        match self {
+            Expect::Ok => b"\"result\":1",
+            Expect::InvalidToken => b"\"invalid_token\"",
+        }
+    }
+
+    pub fn check(self, reply: &[u8]) {
+        let needle = self.needle();
+        assert!(
+            reply.windows(needle.len()).any(|w| w == needle),
+            "unexpected reply (wanted {}): {}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(reply)
+        );
+    }
+}
+
+/// A persistent connection: one write and (usually) one read per request.
+pub struct Conn {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+    line: Vec<u8>,
+}
+
+impl Conn {
+    pub fn connect(path: &Path) -> Conn {
+        let writer = UnixStream::connect(path).unwrap();
+        let reader = BufReader::with_capacity(4096, writer.try_clone().unwrap());
+        Conn {
+            writer,
+            reader,
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    pub fn call(&mut self, request: &[u8]) -> &[u8] {
+        self.writer.write_all(request).unwrap();
+        self.line.clear();
+        let n = self.reader.read_until(b'\n', &mut self.line).unwrap();
+        assert!(n > 0, "the server closed the connection");
+        &self.line
+    }
+}
+
+/// Requests answered, wall time and sorted per-request latencies.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub requests: u64,
+    pub elapsed: Duration,
+    lat_ns: Vec<u64>,
+}
+
+impl Run {
+    fn from_parts(parts: Vec<(Vec<u64>, Instant, Instant)>) -> Run {
+        let start = parts.iter().map(|p| p.1).min().unwrap();
+        let end = parts.iter().map(|p| p.2).max().unwrap();
+        let mut lat_ns: Vec<u64> = parts.into_iter().flat_map(|p| p.0).collect();
+        lat_ns.sort_unstable();
+        Run {
+            requests: lat_ns.len() as u64,
+            elapsed: end - start,
+            lat_ns,
+        }
+    }
+
+    /// Slices of one measurement as a single run.
+    pub fn merge(runs: Vec<Run>) -> Run {
+        let mut all = Run::default();
+        for r in runs {
+            all.requests += r.requests;
+            all.elapsed += r.elapsed;
+            all.lat_ns.extend(r.lat_ns);
+        }
+        all.lat_ns.sort_unstable();
+        all
+    }
+
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The `q` quantile in microseconds (nearest rank).
+    pub fn pct_us(&self, q: f64) -> f64 {
+        if self.lat_ns.is_empty() {
+            return f64::NAN;
+        }
+        let rank = (q * self.lat_ns.len() as f64).ceil() as usize;
+        let i = rank.clamp(1, self.lat_ns.len()) - 1;
+        self.lat_ns[i] as f64 / 1e3
+    }
+
+    pub fn max_us(&self) -> f64 {
+        self.lat_ns.last().map_or(f64::NAN, |&v| v as f64 / 1e3)
+    }
+}
+
+/// Sends `requests` (cycled, each client from its own offset) back to back
+/// on `clients` persistent connections for `duration`.
+pub fn closed_loop(
+    socket: &Path,
+    clients: usize,
+    requests: &[Vec<u8>],
+    expect: Expect,
+    duration: Duration,
+) -> Run {
+    let barrier = Barrier::new(clients);
+    let parts = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut conn = Conn::connect(socket);
+                    let mut lat = Vec::with_capacity(1 << 16);
+                    let mut i = c * requests.len() / clients;
+                    barrier.wait();
+                    let start = Instant::now();
+                    let deadline = start + duration;
+                    loop {
+                        let req = &requests[i % requests.len()];
+                        i += 1;
+                        let t0 = Instant::now();
+                        let reply = conn.call(req);
+                        let t1 = Instant::now();
+                        expect.check(reply);
+                        lat.push(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
+                        if t1 >= deadline {
+                            return (lat, start, t1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    Run::from_parts(parts)
+}
+
+/// Sends each request once, in order, on one connection (warm-up).
+pub fn each_once(socket: &Path, requests: &[Vec<u8>], expect: Expect) -> Duration {
+    let mut conn = Conn::connect(socket);
+    let t0 = Instant::now();
+    for r in requests {
+        expect.check(conn.call(r));
+    }
+    t0.elapsed()
+}
+
+/// The first-use storm and the cached latency seen meanwhile.
+#[derive(Debug)]
+pub struct Storm {
+    pub elapsed: Duration,
+    pub first_use: Run,
+    pub cached: Run,
+}
+
+/// `threads` clients verify every `first_use` request once (each costs
+/// Argon2 in the daemon) while one more client verifies `cached` requests
+/// back to back until the storm is over.
+pub fn storm(socket: &Path, threads: usize, first_use: &[Vec<u8>], cached: &[Vec<u8>]) -> Storm {
+    let barrier = Barrier::new(threads + 2);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (barrier, done) = (&barrier, &done);
+        let measurer = s.spawn(move || {
+            let mut conn = Conn::connect(socket);
+            let mut lat = Vec::with_capacity(1 << 16);
+            let mut i = 0;
+            barrier.wait();
+            let start = Instant::now();
+            loop {
+                let t0 = Instant::now();
+                let reply = conn.call(&cached[i % cached.len()]);
+                let t1 = Instant::now();
+                i += 1;
+                Expect::Ok.check(reply);
+                lat.push(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
+                if done.load(Ordering::Relaxed) {
+                    return (lat, start, t1);
+                }
+            }
+        });
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut conn = Conn::connect(socket);
+                    let mut lat = Vec::new();
+                    barrier.wait();
+                    let start = Instant::now();
+                    for req in first_use.iter().skip(t).step_by(threads) {
+                        let t0 = Instant::now();
+                        let reply = conn.call(req);
+                        let t1 = Instant::now();
+                        Expect::Ok.check(reply);
+                        lat.push(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
+                    }
+                    (lat, start, Instant::now())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let parts: Vec<_> = workers.into_iter().map(|h| h.join().unwrap()).collect();
+        let elapsed = start.elapsed();
+        done.store(true, Ordering::Relaxed);
+        let cached = Run::from_parts(vec![measurer.join().unwrap()]);
+        Storm {
+            elapsed,
+            first_use: Run::from_parts(parts),
+            cached,
+        }
+    })
+}
+
+/// A std Unix-socket server, thread per connection, that answers every
+/// line with a fixed reply (the daemon's real reply bytes).
+pub struct Echo {
+    pub path: PathBuf,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Echo {
+    pub fn start(path: &Path, reply: Vec<u8>) -> Echo {
+        let listener = UnixListener::bind(path).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reply: Arc<[u8]> = reply.into();
+        let stopping = Arc::clone(&stop);
+        let acceptor = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let reply = Arc::clone(&reply);
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    let mut reader = BufReader::with_capacity(4096, stream);
+                    let mut line = Vec::with_capacity(512);
+                    loop {
+                        line.clear();
+                        match reader.read_until(b'\n', &mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {
+                                if writer.write_all(&reply).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Echo {
+            path: path.to_owned(),
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the acceptor so it sees the flag.
+        let _ = UnixStream::connect(&self.path);
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
