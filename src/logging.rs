@@ -1,22 +1,27 @@
 //! Log lines, to syslog or stderr: operational lines to LOG_DAEMON, audit
 //! lines (see `audit`) to LOG_AUTHPRIV.
 //!
-//! Request handlers only queue a finished line; one logger thread does the
-//! writing, so a refused verify costs a channel send, not a syscall. The
-//! queue is bounded and a full queue blocks the sender: under a flood the
-//! daemon slows down rather than losing lines. Callers pass finished
+//! Request handlers only append a finished line to a shared buffer; one
+//! logger thread drains it every `DRAIN_EVERY` and does the writing. A
+//! sender never wakes the logger (no syscall, no context switch on the
+//! request path); only a full buffer (the sender then waits: under a flood
+//! the daemon slows down rather than losing lines) or `flush` wakes it.
+//! Callers pass finished
 //! sentences and are never given a secret to put in one (tokens live in
 //! `tokens::Token`, which has no `Display`).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
 use crate::config::LogTarget;
 
+/// Lines buffered before a sender must wait for the logger.
 const QUEUE: usize = 65_536;
+/// How often the logger thread writes what was buffered.
+const DRAIN_EVERY: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Copy, Debug)]
 enum Level {
@@ -34,13 +39,29 @@ pub enum Channel {
     Audit,
 }
 
-enum Message {
-    Line(Channel, Level, String),
-    /// Acknowledged once every earlier line is written.
-    Flush(SyncSender<()>),
+type Line = (Channel, Level, String);
+
+/// The buffer between request handlers and the logger thread.
+#[derive(Default)]
+struct Shared {
+    lines: Vec<Line>,
+    /// Bumped by `flush`; the logger answers with `written`.
+    flush_requested: u64,
+    written: u64,
+    /// The logger found nothing for a while and sleeps until woken: the
+    /// next line wakes it (once), so an idle daemon has no timer wakeups.
+    sleeping: bool,
 }
 
-static QUEUE_TX: OnceLock<SyncSender<Message>> = OnceLock::new();
+struct Queue {
+    shared: Mutex<Shared>,
+    /// Wakes the logger (buffer full, or a flush).
+    wake: Condvar,
+    /// Wakes senders waiting for room or for a flush to complete.
+    done: Condvar,
+}
+
+static QUEUE_STATE: OnceLock<Queue> = OnceLock::new();
 
 type Syslog = Logger<LoggerBackend, Formatter3164>;
 
@@ -104,14 +125,18 @@ impl Sink {
     }
 }
 
-fn stderr_line(channel: Channel, level: Level, msg: &str) {
+fn stderr_text(channel: Channel, level: Level, msg: &str) -> String {
     let tag = match (channel, level) {
         (Channel::Audit, _) => "audit",
         (Channel::Operational, Level::Info) => "info",
         (Channel::Operational, Level::Warn) => "warning",
         (Channel::Operational, Level::Error) => "error",
     };
-    eprintln!("apitokend: {tag}: {msg}");
+    format!("apitokend: {tag}: {msg}\n")
+}
+
+fn stderr_line(channel: Channel, level: Level, msg: &str) {
+    eprint!("{}", stderr_text(channel, level, msg));
 }
 
 fn open_sink(target: LogTarget, syslog_socket: &Path) -> Sink {
@@ -134,54 +159,107 @@ fn open_sink(target: LogTarget, syslog_socket: &Path) -> Sink {
     }
 }
 
-fn run(mut sink: Sink, rx: &Receiver<Message>) {
-    while let Ok(message) = rx.recv() {
-        match message {
-            Message::Line(channel, level, msg) => sink.write(channel, level, &msg),
-            Message::Flush(ack) => {
-                let _ = ack.send(());
+fn run(mut sink: Sink, q: &Queue) {
+    loop {
+        let (batch, flush) = {
+            let mut g = q.shared.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = |g: &Shared| g.lines.is_empty() && g.flush_requested == g.written;
+            if idle(&g) {
+                // A short nap collects a burst without any wake-up...
+                g = q
+                    .wake
+                    .wait_timeout(g, DRAIN_EVERY)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+                // ...and a quiet daemon sleeps until the next line.
+                if idle(&g) {
+                    g.sleeping = true;
+                    while g.sleeping && idle(&g) {
+                        g = q.wake.wait(g).unwrap_or_else(|p| p.into_inner());
+                    }
+                    g.sleeping = false;
+                }
             }
+            (std::mem::take(&mut g.lines), g.flush_requested)
+        };
+        if !batch.is_empty() {
+            q.done.notify_all();
+        }
+        match &mut sink {
+            // One write for the whole batch.
+            Sink::Stderr => {
+                let text: String = batch
+                    .iter()
+                    .map(|(c, l, m)| stderr_text(*c, *l, m))
+                    .collect();
+                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+            }
+            Sink::Syslog { .. } => {
+                for (channel, level, msg) in batch {
+                    sink.write(channel, level, &msg);
+                }
+            }
+        }
+        let mut g = q.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if g.written != flush && g.lines.is_empty() {
+            g.written = flush;
+            q.done.notify_all();
         }
     }
 }
 
 /// Starts the logger thread once; later calls do nothing.
 pub fn init(target: LogTarget, syslog_socket: &Path) {
-    if QUEUE_TX.get().is_some() {
+    if QUEUE_STATE.get().is_some() {
         return;
     }
-    let (tx, rx) = sync_channel(QUEUE);
     let sink = open_sink(target, syslog_socket);
+    let queue = QUEUE_STATE.get_or_init(|| Queue {
+        shared: Mutex::new(Shared::default()),
+        wake: Condvar::new(),
+        done: Condvar::new(),
+    });
     let started = std::thread::Builder::new()
         .name("apitokend-log".into())
-        .spawn(move || run(sink, &rx));
-    match started {
-        Ok(_) => {
-            let _ = QUEUE_TX.set(tx);
-        }
-        Err(e) => eprintln!("apitokend: warning: no logger thread ({e}); logging inline"),
+        .spawn(move || run(sink, queue));
+    if let Err(e) = started {
+        eprintln!("apitokend: warning: no logger thread ({e}); logging to stderr");
     }
 }
 
 fn emit(channel: Channel, level: Level, msg: String) {
-    match QUEUE_TX.get() {
-        Some(tx) => {
-            if let Err(std::sync::mpsc::SendError(Message::Line(channel, level, msg))) =
-                tx.send(Message::Line(channel, level, msg))
-            {
-                stderr_line(channel, level, &msg);
-            }
-        }
-        None => stderr_line(channel, level, &msg),
+    let Some(q) = QUEUE_STATE.get() else {
+        return stderr_line(channel, level, &msg);
+    };
+    let mut g = q.shared.lock().unwrap_or_else(|p| p.into_inner());
+    while g.lines.len() >= QUEUE {
+        q.wake.notify_one();
+        g = q.done.wait(g).unwrap_or_else(|p| p.into_inner());
+    }
+    g.lines.push((channel, level, msg));
+    if g.sleeping {
+        g.sleeping = false;
+        q.wake.notify_one();
     }
 }
 
 /// Waits until every line queued so far is written (shutdown, tests).
 pub fn flush() {
-    if let Some(tx) = QUEUE_TX.get() {
-        let (ack_tx, ack_rx) = sync_channel(1);
-        if tx.send(Message::Flush(ack_tx)).is_ok() {
-            let _ = ack_rx.recv();
+    let Some(q) = QUEUE_STATE.get() else {
+        return;
+    };
+    let mut g = q.shared.lock().unwrap_or_else(|p| p.into_inner());
+    g.flush_requested += 1;
+    let ticket = g.flush_requested;
+    q.wake.notify_one();
+    while g.written < ticket {
+        let (next, timeout) = q
+            .done
+            .wait_timeout(g, Duration::from_secs(5))
+            .unwrap_or_else(|p| p.into_inner());
+        g = next;
+        if timeout.timed_out() {
+            return;
         }
     }
 }
