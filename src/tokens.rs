@@ -12,7 +12,9 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::sync::Mutex;
+
+use argon2::password_hash::phc::{Output, PasswordHash, Salt};
 use hmac::{KeyInit, Mac};
 use sha2::Digest as _;
 use subtle::ConstantTimeEq;
@@ -189,41 +191,113 @@ impl Pepper {
 }
 
 /// Argon2id hashing of digests with the configured parameters.
-#[derive(Debug, Clone)]
+///
+/// Argon2's working memory (19 MiB at the defaults) is taken from a small
+/// pool of reused buffers instead of being allocated per call: the system
+/// allocator keeps such blocks in per-thread arenas, so fresh allocations
+/// on many blocking-pool threads grew the daemon by tens of MiB each. A
+/// buffer is zeroed before it goes back to the pool.
+#[derive(Debug)]
 pub struct Hasher {
     params: argon2::Params,
+    pool: Mutex<Vec<Vec<argon2::Block>>>,
 }
+
+/// Buffers kept for reuse (one per concurrent Argon2 computation).
+const POOL_MAX: usize = 4;
+const SALT_LEN: usize = 16;
 
 impl Hasher {
     pub fn new(cfg: &Argon2Config) -> Result<Hasher, String> {
         let params = argon2::Params::new(cfg.m_cost, cfg.t_cost, cfg.p_cost, None)
             .map_err(|e| format!("invalid argon2 parameters: {e}"))?;
-        Ok(Hasher { params })
+        Ok(Hasher {
+            params,
+            pool: Mutex::new(Vec::new()),
+        })
     }
 
-    fn argon2(&self) -> argon2::Argon2<'static> {
-        argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            self.params.clone(),
-        )
+    /// Runs `f` with `count` zeroed blocks from the pool.
+    fn with_memory<R>(&self, count: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+        let mut buf = self
+            .pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        if buf.len() < count {
+            buf.resize(count, argon2::Block::new());
+        }
+        let out = f(&mut buf[..count]);
+        buf.fill(argon2::Block::new());
+        // Keep only buffers of the configured size; an imported verifier
+        // with bigger parameters does not pin its memory.
+        if buf.len() <= self.params.block_count() {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < POOL_MAX {
+                pool.push(buf);
+            }
+        }
+        out
     }
 
     /// A PHC string for `digest` with a fresh random salt.
     pub fn hash(&self, digest: &Digest) -> Result<String, String> {
-        self.argon2()
-            .hash_password(digest.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| format!("argon2 failed: {e}"))
+        let mut salt = [0u8; SALT_LEN];
+        getrandom::fill(&mut salt)
+            .map_err(|e| format!("the system random generator failed: {e}"))?;
+        let mut out = Zeroizing::new([0u8; argon2::Params::DEFAULT_OUTPUT_LEN]);
+        let argon = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            self.params.clone(),
+        );
+        self.with_memory(self.params.block_count(), |blocks| {
+            argon.hash_password_into_with_memory(digest.as_bytes(), &salt, &mut out[..], blocks)
+        })
+        .map_err(|e| format!("argon2 failed: {e}"))?;
+        let phc = PasswordHash {
+            algorithm: argon2::Algorithm::Argon2id.ident(),
+            version: Some(argon2::Version::V0x13.into()),
+            params: (&self.params)
+                .try_into()
+                .map_err(|e| format!("argon2 parameters: {e}"))?,
+            salt: Some(Salt::new(&salt).map_err(|e| format!("salt: {e}"))?),
+            hash: Some(Output::new(&out[..]).map_err(|e| format!("output: {e}"))?),
+        };
+        Ok(phc.to_string())
     }
 
-    /// Checks `digest` against a stored PHC string (its own parameters apply;
-    /// the output comparison is constant-time).
+    /// Checks `digest` against a stored PHC string, with the parameters it
+    /// carries; the output comparison is constant-time.
     #[must_use]
     pub fn verify(&self, digest: &Digest, phc: &str) -> bool {
-        self.argon2()
-            .verify_password(digest.as_bytes(), phc)
-            .is_ok()
+        self.try_verify(digest, phc).unwrap_or(false)
+    }
+
+    fn try_verify(&self, digest: &Digest, phc: &str) -> Option<bool> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
+        let version = match parsed.version {
+            Some(v) => argon2::Version::try_from(v).ok()?,
+            None => argon2::Version::V0x10,
+        };
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        let salt = parsed.salt.as_ref()?;
+        let expected = parsed.hash.as_ref()?.as_bytes();
+        let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+        let count = params.block_count();
+        let argon = argon2::Argon2::new(algorithm, version, params);
+        self.with_memory(count, |blocks| {
+            argon.hash_password_into_with_memory(
+                digest.as_bytes(),
+                salt.as_ref(),
+                &mut out[..],
+                blocks,
+            )
+        })
+        .ok()?;
+        Some(out.ct_eq(expected).into())
     }
 }
 
@@ -288,9 +362,29 @@ mod tests {
         })
         .unwrap();
         let phc = h.hash(&t.digest()).unwrap();
-        assert!(phc.starts_with("$argon2id$"));
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
         assert!(h.verify(&t.digest(), &phc));
         assert!(!h.verify(&Token::generate().unwrap().digest(), &phc));
+        assert!(!h.verify(&t.digest(), "not a phc string"));
+        // The crate's own verifier agrees (standard PHC output).
+        use argon2::password_hash::PasswordVerifier;
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(t.digest().as_bytes(), phc.as_str())
+                .is_ok()
+        );
+        // A verifier made by the crate with other parameters verifies here.
+        use argon2::password_hash::PasswordHasher;
+        let other = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(128, 2, 1, None).unwrap(),
+        )
+        .hash_password(t.digest().as_bytes())
+        .unwrap()
+        .to_string();
+        assert!(h.verify(&t.digest(), &other));
+        assert!(!h.verify(&Token::generate().unwrap().digest(), &other));
     }
 
     #[test]

@@ -355,9 +355,9 @@ impl Verifier {
         {
             return Ok(s);
         }
-        let hasher = svc.hasher.clone();
+        let service = Arc::clone(&self.service);
         let verifier = record.verifier.clone();
-        let ok = tokio::task::spawn_blocking(move || hasher.verify(&digest, &verifier))
+        let ok = tokio::task::spawn_blocking(move || service.hasher.verify(&digest, &verifier))
             .await
             .map_err(|e| internal(&format!("argon2 task failed: {e}")))?;
         if !ok {
