@@ -415,6 +415,58 @@ async fn reload_on_hup(
     }
 }
 
+/// Serves the verify socket with single-threaded event loops, each on its
+/// own thread accepting on a duplicate of the listening socket (the kernel
+/// hands each new connection to one of them); the connection limit is
+/// shared. One scheduler per thread avoids the cross-thread wake-ups a
+/// work-stealing runtime pays on every request. One loop per two cores:
+/// the callers run on the same host and need CPU too (measured on 2 cores,
+/// 8 clients: one loop 82k verifies/s, two loops 59k/s, a multi-threaded
+/// runtime 69k/s).
+fn spawn_verify_loops(
+    listener: StdListener,
+    verifier: Arc<Verifier>,
+    limits: crate::config::Limits,
+    stop: watch::Receiver<bool>,
+) -> Result<Vec<std::thread::JoinHandle<Result<(), StartError>>>, StartError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let loops = (cores / 2).clamp(1, 8);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut threads = Vec::with_capacity(loops);
+    for i in 0..loops {
+        let listener = listener
+            .try_clone()
+            .map_err(|e| StartError(format!("cannot share the verify socket: {e}")))?;
+        let (verifier, limits, slots, stop) = (
+            Arc::clone(&verifier),
+            limits.clone(),
+            Arc::clone(&slots),
+            stop.clone(),
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("apitokend-verify-{i}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .thread_name("apitokend-verify")
+                    .build()
+                    .map_err(|e| StartError(format!("cannot start a verify runtime: {e}")))?;
+                rt.block_on(async {
+                    let listener = tokio::net::UnixListener::from_std(listener)
+                        .map_err(|e| StartError(format!("cannot use the verify socket: {e}")))?;
+                    server::run_shared(listener, verifier, limits, slots, stopped(stop)).await;
+                    Ok::<(), StartError>(())
+                })?;
+                rt.shutdown_timeout(server::DRAIN_DEADLINE);
+                Ok(())
+            })
+            .map_err(|e| StartError(format!("cannot start a verify thread: {e}")))?;
+        threads.push(thread);
+    }
+    drop(listener);
+    Ok(threads)
+}
+
 /// Runs the daemon until a stop signal; returns once drained.
 pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
     // Before any thread exists: take systemd's sockets (edits the
@@ -429,7 +481,11 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         eprintln!("apitokend: warning: {e} (not running as root)");
     }
     logging::init(config.log, &config.syslog_socket);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Single-threaded event loops: the verify socket gets one per core on
+    // threads of its own (see `spawn_verify_loops`); the control socket and
+    // housekeeping share the main thread; Argon2 and LMDB writes run on the
+    // blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("apitokend")
         .build()
@@ -448,12 +504,16 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         control_path.display(),
         verify_path.display()
     );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let verify_threads = spawn_verify_loops(
+        prepared.verify.listener,
+        verifier,
+        limits.clone(),
+        stop_rx.clone(),
+    )?;
     runtime.block_on(async {
         let control = tokio::net::UnixListener::from_std(prepared.control.listener)
             .map_err(|e| StartError(format!("cannot use the control socket: {e}")))?;
-        let verify = tokio::net::UnixListener::from_std(prepared.verify.listener)
-            .map_err(|e| StartError(format!("cannot use the verify socket: {e}")))?;
-        let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             terminated().await;
             systemd::stopping("draining connections");
@@ -486,21 +546,20 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         // The listeners already accept (the kernel queues connections), so
         // this is the moment to say so.
         systemd::ready(&status);
-        tokio::join!(
-            server::run(
-                control,
-                Arc::clone(&service),
-                limits.clone(),
-                stopped(stop_rx.clone())
-            ),
-            server::run(verify, verifier, limits, stopped(stop_rx)),
-        );
+        server::run(control, Arc::clone(&service), limits, stopped(stop_rx)).await;
         for h in helpers {
             let _ = h.await;
         }
         Ok::<(), StartError>(())
     })?;
     runtime.shutdown_timeout(server::DRAIN_DEADLINE);
+    for thread in verify_threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => logging::error(&e.to_string()),
+            Err(_) => logging::error("a verify loop panicked"),
+        }
+    }
     service.flush_usage();
     if let Err(e) = service.store.sync() {
         logging::error(&e.to_string());

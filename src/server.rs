@@ -15,6 +15,7 @@ use apitokend_proto::framing::Frame;
 use apitokend_proto::{ErrorCode, Response};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
 use crate::accounts::Uid;
@@ -63,24 +64,40 @@ pub async fn run<H: Handler>(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    run_shared(listener, handler, limits, slots, shutdown).await;
+}
+
+/// Like [`run`], with the connection limit shared with other accept loops
+/// (several event loops serving duplicates of one listening socket).
+pub async fn run_shared<H: Handler>(
+    listener: UnixListener,
+    handler: Arc<H>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    shutdown: impl Future<Output = ()>,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            // Reap finished connections so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => match Arc::clone(&slots).try_acquire_owned() {
                     Ok(permit) => {
                         let handler = Arc::clone(&handler);
                         let limits = limits.clone();
                         let stop = stop_rx.clone();
-                        tokio::spawn(async move {
+                        connections.spawn(async move {
                             serve(stream, handler, &limits, stop).await;
                             drop(permit);
                         });
                     }
                     Err(_) => refuse_busy(&stream),
                 },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     // EMFILE and the like: back off instead of spinning.
                     logging::error(&format!("accept failed: {e}"));
@@ -90,11 +107,10 @@ pub async fn run<H: Handler>(
         }
     }
     let _ = stop_tx.send(true);
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(DRAIN_DEADLINE, slots.acquire_many(all))
-        .await
-        .is_err()
-    {
+    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
         logging::warn("shutdown: some connections did not finish in time");
     }
 }
