@@ -49,6 +49,21 @@ const OWNERS: usize = 10_000;
 const SAMPLE: usize = 10_000;
 const SMALL_TOKENS: usize = 1_000;
 
+/// Phase (f): connected clients, the threads driving them, how often each
+/// sends a verify, and idle connections holding half a line.
+const LOADED_BUSY: usize = 1000;
+const LOADED_THREADS: usize = 20;
+const LOADED_INTERVAL: Duration = Duration::from_millis(100);
+const LOADED_IDLE: usize = 500;
+
+/// The bench opens ~1,600 sockets at once: raise the open-file limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     match std::env::var(key) {
         Ok(v) => v
@@ -446,6 +461,19 @@ fn hot_path(rep: &mut Report, tmp: &Path, dur: Duration) {
     drop(echo);
 
     progress(&format!(
+        "(f) cached verify (1 client) with {LOADED_BUSY} connected clients and {LOADED_IDLE} half-line idlers"
+    ));
+    let (loaded_run, background) = load::loaded(
+        sock,
+        LOADED_BUSY,
+        LOADED_THREADS,
+        LOADED_INTERVAL,
+        LOADED_IDLE,
+        &cached,
+        dur,
+    );
+
+    progress(&format!(
         "(d) {STORM_TOKENS} first-use verifies from {STORM_CLIENTS} clients"
     ));
     let storm_reqs: Vec<Vec<u8>> = storm_tokens
@@ -512,6 +540,23 @@ fn hot_path(rep: &mut Report, tmp: &Path, dur: Duration) {
     rep.num("storm_cached_p999_us", st.cached.pct_us(0.999), 1, "us");
     rep.num("storm_cached_max_us", st.cached.max_us(), 0, "us");
     rep.goal("storm_cached_p99_us", false, 1000.0);
+    rep.section("(f) cached verify (1 client) under connection load");
+    rep.num("loaded_busy_connections", LOADED_BUSY as f64, 0, "");
+    rep.num("loaded_idle_connections", LOADED_IDLE as f64, 0, "");
+    rep.num(
+        "loaded_background_rps",
+        background as f64 / (dur + LOADED_INTERVAL * 3).as_secs_f64(),
+        0,
+        "/s",
+    );
+    rep.run("loaded_1c", &loaded_run);
+    rep.num(
+        "loaded_p99_ratio",
+        loaded_run.pct_us(0.99) / c1.run.pct_us(0.99),
+        3,
+        "x",
+    );
+    rep.goal("loaded_p99_ratio", false, 2.0);
     rep.section("daemon of (a)-(d), after the storm");
     rep.num("main_start_ms", ms(start), 1, "ms");
     rep.num("main_first_reply_ms", ms(ready), 1, "ms");
@@ -687,6 +732,7 @@ fn main() {
         .tempdir()
         .unwrap();
 
+    raise_fd_limit();
     hot_path(&mut rep, tmp.path(), dur);
 
     let resellers: String = (0..OWNERS).map(|i| format!("{}:all\n", owner(i))).collect();

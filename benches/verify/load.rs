@@ -302,3 +302,61 @@ impl Drop for Echo {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+/// Background load for the "loaded" phase: `busy` connected clients (on
+/// `threads` threads, each connection sending one cached verify every
+/// `interval`) and `idle` connections that sent half a line, while one more
+/// client measures cached-verify latency back to back for `duration`.
+pub fn loaded(
+    socket: &Path,
+    busy: usize,
+    threads: usize,
+    interval: Duration,
+    idle: usize,
+    cached: &[Vec<u8>],
+    duration: Duration,
+) -> (Run, u64) {
+    let half = &cached[0][..cached[0].len() / 2];
+    let idlers: Vec<UnixStream> = (0..idle)
+        .map(|_| {
+            let mut s = UnixStream::connect(socket).unwrap();
+            s.write_all(half).unwrap();
+            s
+        })
+        .collect();
+    let done = AtomicBool::new(false);
+    let per_thread = busy.div_ceil(threads);
+    let (run, background) = std::thread::scope(|s| {
+        let done = &done;
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut conns: Vec<Conn> =
+                        (0..per_thread).map(|_| Conn::connect(socket)).collect();
+                    let mut sent = 0u64;
+                    let mut i = t;
+                    while !done.load(Ordering::Relaxed) {
+                        let round = Instant::now();
+                        for c in &mut conns {
+                            Expect::Ok.check(c.call(&cached[i % cached.len()]));
+                            i += 1;
+                            sent += 1;
+                        }
+                        if let Some(rest) = interval.checked_sub(round.elapsed()) {
+                            std::thread::sleep(rest);
+                        }
+                    }
+                    sent
+                })
+            })
+            .collect();
+        // Let every busy connection be established and active first.
+        std::thread::sleep(interval * 3);
+        let run = closed_loop(socket, 1, cached, Expect::Ok, duration);
+        done.store(true, Ordering::Relaxed);
+        let background: u64 = workers.into_iter().map(|h| h.join().unwrap()).sum();
+        (run, background)
+    });
+    drop(idlers);
+    (run, background)
+}

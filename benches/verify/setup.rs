@@ -60,7 +60,7 @@ impl Scenario {
             format!(
                 "state_dir = {state:?}\naccounts_dir = {accounts:?}\n\
                  control_socket = {control:?}\nverify_socket = {verify_socket:?}\n\
-                 log = \"stderr\"\n\n[limits]\nmax_connections = 1024\n\n\
+                 log = \"stderr\"\n\n[limits]\nmax_connections = 2048\n\n\
                  [lockout]\nmax_failures = {LOCKOUT_NEVER}\nwindow_secs = 300\n\
                  cooldown_secs = 900\n"
             ),
