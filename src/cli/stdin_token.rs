@@ -3,7 +3,7 @@
 //! Piped input: the first line is the secret. On a terminal: a prompt on
 //! stderr, then the line is read with echo off. Signals are off too and the
 //! line is edited here byte by byte, so that Ctrl-C restores the terminal
-//! before we exit (a signal handler would need `unsafe`). Buffers are
+//! before we exit (a signal handler would need code outside safe Rust). Buffers are
 //! allocated once at full size and zeroized, so no copy of the secret is
 //! left behind by a reallocation.
 
