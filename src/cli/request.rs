@@ -19,6 +19,9 @@ pub fn validate(command: &Command) -> Result<(), String> {
             yes: false,
             ..
         }) => Err("revoke --all revokes every token of the user: add --yes to confirm".to_owned()),
+        Command::Revoke(RevokeArgs { names, .. }) if names.iter().any(|n| n.trim().is_empty()) => {
+            Err("a token name cannot be empty".to_owned())
+        }
         Command::Call(CallArgs {
             pairs,
             stdin_arg: Some(key),
@@ -292,6 +295,14 @@ mod tests {
             shape(&req(&["revoke", "--all", "--yes", "--user", "bob"], None)),
             json!({"command": "api_token_revoke_all", "args": {}, "user": "bob"})
         );
+    }
+
+    #[test]
+    fn revoke_refuses_an_empty_name() {
+        let cli = Cli::try_parse_from(["apitoken", "revoke", "a", " "]).unwrap();
+        assert!(validate(&cli.command).unwrap_err().contains("empty"));
+        let cli = Cli::try_parse_from(["apitoken", "revoke", "a"]).unwrap();
+        assert!(validate(&cli.command).is_ok());
     }
 
     #[test]
