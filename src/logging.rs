@@ -127,7 +127,8 @@ impl Sink {
 
 fn stderr_text(channel: Channel, level: Level, msg: &str) -> String {
     let tag = match (channel, level) {
-        (Channel::Audit, _) => "audit",
+        // Audit lines already start with "audit:" (they do in syslog too).
+        (Channel::Audit, _) => return format!("apitokend: {msg}\n"),
         (Channel::Operational, Level::Info) => "info",
         (Channel::Operational, Level::Warn) => "warning",
         (Channel::Operational, Level::Error) => "error",
@@ -280,4 +281,21 @@ pub fn error(msg: &str) {
 pub fn audit(msg: String, refused: bool) {
     let level = if refused { Level::Warn } else { Level::Info };
     emit(Channel::Audit, level, msg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_lines_carry_one_tag() {
+        assert_eq!(
+            stderr_text(Channel::Audit, Level::Warn, "audit: command=x"),
+            "apitokend: audit: command=x\n"
+        );
+        assert_eq!(
+            stderr_text(Channel::Operational, Level::Warn, "slow"),
+            "apitokend: warning: slow\n"
+        );
+    }
 }

@@ -134,16 +134,17 @@ fn json_names(reply: &Value) -> Vec<String> {
     names
 }
 
-fn assert_not_logged(d: &Daemon, tokens: &[&str]) {
-    let log = d.stderr();
+fn assert_not_logged(d: &mut Daemon, tokens: &[&str]) -> String {
+    let log = d.stop_and_read_log();
     for t in tokens {
         assert!(!log.contains(t), "token {t} in the daemon's log:\n{log}");
     }
+    log
 }
 
 #[test]
 fn create_prints_token_once_and_it_works_with_details() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let expires = now() + 30 * 86_400;
     let expires_arg = expires.to_string();
     let r = cli(
@@ -205,7 +206,7 @@ fn create_prints_token_once_and_it_works_with_details() {
     // The token is shown by create only.
     let r = cli(&d, &["--json", "list"]).expect(0);
     assert!(!r.stdout.contains(&token));
-    assert_not_logged(&d, &[&token]);
+    assert_not_logged(&mut d, &[&token]);
 }
 
 #[test]
@@ -457,7 +458,7 @@ fn exit_statuses() {
 
 #[test]
 fn token_is_read_from_stdin_never_argv() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let token = create(&d, None, json!({"token_name": "piped"}))["token"]
         .as_str()
         .unwrap()
@@ -502,7 +503,7 @@ fn token_is_read_from_stdin_never_argv() {
     )
     .expect(2);
     assert!(r.stdout.is_empty(), "{r:#?}");
-    assert_not_logged(&d, &[&token]);
+    assert_not_logged(&mut d, &[&token]);
 }
 
 #[test]
@@ -583,7 +584,7 @@ fn expires_date_is_end_of_that_local_day() {
 
 #[test]
 fn tokens_never_reach_the_daemons_log() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let expires = (now() + 86_400).to_string();
     let r = cli(
         &d,
@@ -639,9 +640,8 @@ fn tokens_never_reach_the_daemons_log() {
     cli_stdin(&d, &["details"], &format!("{raw}\n")).expect(1);
 
     let lower = human.to_lowercase();
-    assert_not_logged(&d, &[&human, &json_token, &raw, &near, &lower]);
+    let log = assert_not_logged(&mut d, &[&human, &json_token, &raw, &near, &lower]);
     // Not vacuous: the daemon did log these requests.
-    let log = d.stderr();
     for command in ["api_token_create", "api_token_update", "api_token_revoke"] {
         assert!(log.contains(command), "{command} not logged:\n{log}");
     }

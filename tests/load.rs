@@ -39,7 +39,7 @@ enum Outcome {
 #[test]
 fn thousand_clients_and_five_hundred_half_lines() {
     raise_fd_limit();
-    let d = Daemon::builder()
+    let mut d = Daemon::builder()
         .config(&format!(
             "[limits]\nmax_connections = {LIMIT}\nidle_timeout_secs = 2\n[lockout]\nmax_failures = 0\n"
         ))
@@ -126,5 +126,5 @@ fn thousand_clients_and_five_hundred_half_lines() {
     // And the daemon is fine.
     assert!(d.verify("root", &token, "10.0.0.1", "listaccts").is_ok());
     assert!(d.call(req("api_token_list")).is_ok());
-    assert!(!d.stderr().contains("panicked"));
+    assert!(!d.stop_and_read_log().contains("panicked"));
 }

@@ -17,7 +17,7 @@ fn read_reply(client: &mut apitokend_proto::client::Client) -> Response {
 
 #[test]
 fn malformed_lines_get_failures_and_the_connection_stays_usable() {
-    let d = Daemon::builder()
+    let mut d = Daemon::builder()
         .config("[limits]\nmax_request_bytes = 2048\n")
         .start();
     let mut c = d.client();
@@ -60,7 +60,7 @@ fn malformed_lines_get_failures_and_the_connection_stays_usable() {
     assert!(read_reply(&mut c).is_ok());
     assert_eq!(error_code(&read_reply(&mut c)), "unknown_command");
     assert!(read_reply(&mut c).is_ok());
-    assert!(!d.stderr().contains("panicked"));
+    assert!(!d.stop_and_read_log().contains("panicked"));
 }
 
 #[test]

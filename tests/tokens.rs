@@ -15,7 +15,7 @@ fn with_args(command: &str, args: Value) -> Request {
 
 #[test]
 fn create_returns_token_once_and_normalised_record() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let data = create(
         &d,
         None,
@@ -56,7 +56,7 @@ fn create_returns_token_once_and_normalised_record() {
             .windows(token.len())
             .any(|w| w == token.as_bytes())
     );
-    assert!(!d.stderr().contains(token));
+    assert!(!d.stop_and_read_log().contains(token));
 }
 
 #[test]

@@ -420,7 +420,7 @@ fn custom_function_table() {
 
 #[test]
 fn cli_verify_reads_the_token_from_stdin() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let t = token(&create(
         &d,
         None,
@@ -463,7 +463,7 @@ fn cli_verify_reads_the_token_from_stdin() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ip_not_allowed"), "{stderr}");
-    assert!(!d.stderr().contains(&t));
+    assert!(!d.stop_and_read_log().contains(&t));
 }
 
 #[test]

@@ -190,6 +190,14 @@ impl Daemon {
         }
     }
 
+    /// Stops the daemon gracefully (its logger drains on the way out) and
+    /// returns everything it wrote. The only sound basis for asserting that
+    /// something was *not* logged: a live daemon may still hold lines.
+    pub fn stop_and_read_log(&mut self) -> String {
+        assert_eq!(self.terminate(), Some(0), "daemon did not exit 0");
+        self.stderr()
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
