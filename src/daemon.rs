@@ -119,7 +119,18 @@ fn lock_state_dir(state_dir: &Path) -> Result<Flock<std::fs::File>, StartError> 
 }
 
 /// Binds a Unix socket at `path` with `mode`, replacing only a stale socket.
+///
+/// The umask is set so that bind itself creates the file with `mode`: a
+/// client may connect the moment it exists, before any chmod could run.
+/// Called before any thread starts (umask is per process).
 pub fn bind_socket(path: &Path, mode: u32) -> Result<StdListener, StartError> {
+    let saved = umask(Mode::from_bits_truncate(0o022));
+    let bound = bind_socket_with_mode(path, mode);
+    umask(saved);
+    bound
+}
+
+fn bind_socket_with_mode(path: &Path, mode: u32) -> Result<StdListener, StartError> {
     if let Some(parent) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -146,8 +157,10 @@ pub fn bind_socket(path: &Path, mode: u32) -> Result<StdListener, StartError> {
         }
         Err(_) => {}
     }
+    umask(Mode::from_bits_truncate(!mode & 0o777));
     let listener = StdListener::bind(path)
         .map_err(|e| StartError(format!("cannot bind {}: {e}", path.display())))?;
+    // Still explicit: the mode must not depend on bind honouring the umask.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| StartError(format!("cannot set mode of {}: {e}", path.display())))?;
     listener
@@ -191,10 +204,7 @@ fn open_socket(
         });
     }
     // Sockets are reachable by everyone their mode allows; the peer check decides.
-    umask(Mode::from_bits_truncate(0o022));
-    let bound = bind_socket(path, mode);
-    umask(Mode::from_bits_truncate(0o077));
-    let listener = bound?;
+    let listener = bind_socket(path, mode)?;
     if let Some(gid) = gid {
         nix::unistd::chown(path, None, Some(gid))
             .map_err(|e| StartError(format!("cannot give {} to its group: {e}", path.display())))?;

@@ -646,3 +646,68 @@ fn tokens_never_reach_the_daemons_log() {
         assert!(log.contains(command), "{command} not logged:\n{log}");
     }
 }
+
+/// The state letter of `/proc/<pid>/stat` (R, S, T, Z...), or None once reaped.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+fn wait_state(pid: u32, wanted: &[char]) -> Option<char> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let s = proc_state(pid);
+        if s.is_none_or(|c| wanted.contains(&c)) {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} stuck in {s:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A stop and continue (job control, a checkpointing host, a PAM host's
+/// own signals) interrupts a socket read that has a timeout with EINTR on
+/// Linux; the client resumes waiting instead of failing the command.
+#[test]
+fn a_stopped_and_continued_client_still_gets_its_reply() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stand-in.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let child = Command::new(CLI)
+        .args(["--socket", path.to_str().unwrap(), "--json", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (stream, _) = listener.accept().unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request = String::new();
+    reader.read_line(&mut request).unwrap();
+    assert!(request.contains("api_token_list"), "{request}");
+
+    // The request is sent: the client is (or is about to be) in its read.
+    assert_eq!(wait_state(pid, &['S']), Some('S'));
+    let p = Pid::from_raw(i32::try_from(pid).unwrap());
+    kill(p, Signal::SIGSTOP).unwrap();
+    assert_eq!(wait_state(pid, &['T', 't']).map(|_| ()), Some(()));
+    kill(p, Signal::SIGCONT).unwrap();
+    // Back to waiting (fixed) or exiting with an error (the bug).
+    let after = wait_state(pid, &['S', 'Z']);
+    let reply = r#"{"data":{"tokens":{}},"metadata":{"command":"api_token_list","result":1,"reason":"OK","version":1}}"#;
+    let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let ran = Ran::from(out);
+    assert_eq!(after, Some('S'), "client gave up after SIGCONT: {ran:#?}");
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let printed: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(printed["data"]["tokens"], json!({}));
+}

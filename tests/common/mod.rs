@@ -219,7 +219,13 @@ impl Daemon {
 
     /// One request as root (the test process).
     pub fn call(&self, req: Request) -> Response {
-        self.client().call(&req).unwrap()
+        self.client().call(&req).unwrap_or_else(|e| {
+            panic!(
+                "{} failed: {e}; daemon log:\n{}",
+                req.command,
+                self.stderr()
+            )
+        })
     }
 
     /// A connection to the verify socket.

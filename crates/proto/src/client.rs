@@ -7,7 +7,7 @@
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -55,12 +55,18 @@ pub struct Client {
     stream: UnixStream,
     framer: LineFramer,
     ready: Vec<Frame>,
+    timeout: Duration,
 }
 
 impl Client {
     /// Connects and sets both timeouts to `timeout`.
     pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(ClientError::Connect)?;
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other.map_err(ClientError::Connect)?,
+            }
+        };
         stream
             .set_read_timeout(Some(timeout))
             .map_err(ClientError::Connect)?;
@@ -71,6 +77,7 @@ impl Client {
             stream,
             framer: LineFramer::new(MAX_RESPONSE_BYTES),
             ready: Vec::new(),
+            timeout,
         })
     }
 
@@ -90,17 +97,42 @@ impl Client {
     }
 
     /// Reads the next reply line.
+    ///
+    /// A signal interrupting the wait (a PAM host's SIGCHLD or SIGALRM, a
+    /// SIGSTOP/SIGCONT) does not fail the call: the read resumes with what
+    /// is left of the timeout.
     pub fn read_response(&mut self) -> Result<Response, ClientError> {
         let mut buf = Zeroizing::new(vec![0u8; 16 * 1024]);
+        let deadline = Instant::now() + self.timeout;
+        let mut shortened = false;
         loop {
             if !self.ready.is_empty() {
+                if shortened {
+                    self.stream
+                        .set_read_timeout(Some(self.timeout))
+                        .map_err(ClientError::Io)?;
+                }
                 return match self.ready.remove(0) {
                     Frame::Line(l) => serde_json::from_slice(&l)
                         .map_err(|e| ClientError::Protocol(format!("not a reply ({e})"))),
                     Frame::TooLong => Err(ClientError::Protocol("reply too large".into())),
                 };
             }
-            let n = self.stream.read(&mut buf).map_err(io_err)?;
+            let n = match self.stream.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(ClientError::Timeout);
+                    }
+                    self.stream
+                        .set_read_timeout(Some(left))
+                        .map_err(ClientError::Io)?;
+                    shortened = true;
+                    continue;
+                }
+                Err(e) => return Err(io_err(e)),
+            };
             if n == 0 {
                 return Err(ClientError::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
