@@ -4,7 +4,10 @@
 //! Read from `accounts_dir` (`resellers`, `suspended/<u>`) on demand so a
 //! change made by WHM takes effect on the next request. The parsed
 //! `resellers` file is cached and re-read only when its stamp (inode, size,
-//! mtime) changes, keeping lookups to one `stat`.
+//! mtime) changes, keeping lookups to one `stat`. As in git's "racy clean"
+//! rule, a file modified within [`RACY_WINDOW`] of being read is not
+//! trusted from cache: a same-size rewrite inside one timestamp tick (a
+//! second on some file systems) would otherwise go unseen.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -55,9 +58,14 @@ struct Stamp {
     mtime_nsec: i64,
 }
 
+/// How recent a modification must be for the cache to re-read anyway.
+const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Default)]
 struct ResellerCache {
     stamp: Option<Stamp>,
+    /// The file's mtime was older than [`RACY_WINDOW`] when it was read.
+    settled: bool,
     resellers: HashMap<String, Holdings>,
 }
 
@@ -109,7 +117,7 @@ impl Accounts {
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.stamp != stamp || stamp.is_none() {
+        if cache.stamp != stamp || stamp.is_none() || !cache.settled {
             let resellers = match stamp {
                 None => HashMap::new(),
                 Some(_) => parse_resellers(
@@ -117,7 +125,12 @@ impl Accounts {
                         .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
                 ),
             };
-            *cache = ResellerCache { stamp, resellers };
+            let settled = stamp.is_some_and(|s| settled(s, std::time::SystemTime::now()));
+            *cache = ResellerCache {
+                stamp,
+                settled,
+                resellers,
+            };
         }
         Ok(cache.resellers.get(name).cloned())
     }
@@ -144,10 +157,66 @@ pub fn login_name(uid: Uid) -> Option<String> {
         .map(|u| u.name)
 }
 
+/// Whether a file stamped `s` can no longer change without changing its stamp.
+fn settled(s: Stamp, now: std::time::SystemTime) -> bool {
+    let Ok(now) = now.duration_since(std::time::UNIX_EPOCH) else {
+        return false;
+    };
+    let modified = std::time::Duration::new(
+        u64::try_from(s.mtime).unwrap_or(0),
+        u32::try_from(s.mtime_nsec).unwrap_or(0),
+    );
+    // A future mtime (the clock stepped back) is never settled.
+    now.checked_sub(modified)
+        .is_some_and(|age| age >= RACY_WINDOW)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_size_rewrite_in_one_tick_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resellers");
+        let a = Accounts::new(dir.path());
+        let tick = std::time::SystemTime::now();
+        let write = |text: &str| {
+            // In place (same inode), same size, same mtime: only the racy
+            // rule can notice.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+            f.set_modified(tick).unwrap();
+        };
+        let holds = |acl: &str| match a.lookup("bob").unwrap() {
+            Lookup::Found(b) => b.holdings.holds(acl),
+            Lookup::NotWhmUser => false,
+        };
+        write("bob:list-accts\n");
+        assert!(holds("list-accts"));
+        write("bob:list-zones\n");
+        assert!(!holds("list-accts") && holds("list-zones"));
+    }
+
+    #[test]
+    fn settled_means_older_than_the_window() {
+        let at = |secs: i64| Stamp {
+            ino: 1,
+            size: 1,
+            mtime: secs,
+            mtime_nsec: 0,
+        };
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        assert!(settled(at(998), now));
+        assert!(!settled(at(999), now));
+        assert!(!settled(at(1_001), now));
+    }
 
     #[test]
     fn root_reseller_and_others() {
