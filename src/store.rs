@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use heed::types::Bytes;
-use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 use serde::{Deserialize, Serialize};
 
 use crate::tokens::Index;
@@ -236,8 +236,16 @@ impl Store {
         // environment is opened twice in one process; the OPENED registry
         // above guarantees this path is opened at most once here, and the
         // daemon's lock file keeps other daemons off the same store.
+        // `flags` is unsafe because some flags trade durability or memory
+        // safety; NO_READ_AHEAD trades neither: it only makes LMDB madvise
+        // the map MADV_RANDOM, so a verify faults in the pages it reads and
+        // not their neighbours (at 1M tokens, readahead made the whole store
+        // resident).
         #[allow(unsafe_code)]
-        let env = unsafe { options.open(&canonical) }?;
+        let env = unsafe {
+            options.flags(EnvFlags::NO_READ_AHEAD);
+            options.open(&canonical)
+        }?;
         // The environment lives as long as the process: its databases borrow it.
         let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
