@@ -238,9 +238,9 @@ impl Store {
         // daemon's lock file keeps other daemons off the same store.
         // `flags` is unsafe because some flags trade durability or memory
         // safety; NO_READ_AHEAD trades neither: it only makes LMDB madvise
-        // the map MADV_RANDOM, so a verify faults in the pages it reads and
-        // not their neighbours (at 1M tokens, readahead made the whole store
-        // resident).
+        // the map MADV_RANDOM. Verifies read the store at random, so on a
+        // cold page cache (after a reboot, a store larger than memory) a
+        // fault reads the page it needs, not 128 KiB around it.
         #[allow(unsafe_code)]
         let env = unsafe {
             options.flags(EnvFlags::NO_READ_AHEAD);
