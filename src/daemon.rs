@@ -118,19 +118,29 @@ fn lock_state_dir(state_dir: &Path) -> Result<Flock<std::fs::File>, StartError> 
     })
 }
 
-/// Binds a Unix socket at `path` with `mode`, replacing only a stale socket.
+/// Binds a Unix socket at `path` with `mode` (and group `gid`), replacing
+/// only a stale socket.
 ///
-/// The umask is set so that bind itself creates the file with `mode`: a
-/// client may connect the moment it exists, before any chmod could run.
-/// Called before any thread starts (umask is per process).
-pub fn bind_socket(path: &Path, mode: u32) -> Result<StdListener, StartError> {
+/// A client may connect the moment the path exists, so the socket is bound
+/// under a staging name, given its mode and group there, and renamed into
+/// place: nobody sees it half-configured. Called before any thread starts
+/// (umask is per process).
+pub fn bind_socket(
+    path: &Path,
+    mode: u32,
+    gid: Option<nix::unistd::Gid>,
+) -> Result<StdListener, StartError> {
     let saved = umask(Mode::from_bits_truncate(0o022));
-    let bound = bind_socket_with_mode(path, mode);
+    let bound = bind_socket_configured(path, mode, gid);
     umask(saved);
     bound
 }
 
-fn bind_socket_with_mode(path: &Path, mode: u32) -> Result<StdListener, StartError> {
+fn bind_socket_configured(
+    path: &Path,
+    mode: u32,
+    gid: Option<nix::unistd::Gid>,
+) -> Result<StdListener, StartError> {
     if let Some(parent) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -157,16 +167,59 @@ fn bind_socket_with_mode(path: &Path, mode: u32) -> Result<StdListener, StartErr
         }
         Err(_) => {}
     }
+    let staging = staging_path(path)?;
+    match std::fs::symlink_metadata(&staging) {
+        // Left by a daemon that died between bind and rename.
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&staging)
+            .map_err(|e| StartError(format!("cannot remove {}: {e}", staging.display())))?,
+        Ok(_) => {
+            return Err(StartError(format!(
+                "{} exists and is not a socket; refusing to replace it",
+                staging.display()
+            )));
+        }
+        Err(_) => {}
+    }
     umask(Mode::from_bits_truncate(!mode & 0o777));
-    let listener = StdListener::bind(path)
-        .map_err(|e| StartError(format!("cannot bind {}: {e}", path.display())))?;
-    // Still explicit: the mode must not depend on bind honouring the umask.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| StartError(format!("cannot set mode of {}: {e}", path.display())))?;
+    let listener = StdListener::bind(&staging)
+        .map_err(|e| StartError(format!("cannot bind {}: {e}", staging.display())))?;
+    let configured = configure_staged(&staging, path, mode, gid);
+    if configured.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    configured?;
     listener
         .set_nonblocking(true)
         .map_err(|e| StartError(format!("cannot configure {}: {e}", path.display())))?;
     Ok(listener)
+}
+
+/// `dir/.name.new`: the same directory, so the rename is atomic.
+fn staging_path(path: &Path) -> Result<PathBuf, StartError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| StartError(format!("{} is not a socket file name", path.display())))?;
+    let mut staged = std::ffi::OsString::from(".");
+    staged.push(name);
+    staged.push(".new");
+    Ok(path.with_file_name(staged))
+}
+
+fn configure_staged(
+    staging: &Path,
+    path: &Path,
+    mode: u32,
+    gid: Option<nix::unistd::Gid>,
+) -> Result<(), StartError> {
+    // Explicit: the mode must not depend on bind honouring the umask.
+    std::fs::set_permissions(staging, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| StartError(format!("cannot set mode of {}: {e}", path.display())))?;
+    if let Some(gid) = gid {
+        nix::unistd::chown(staging, None, Some(gid))
+            .map_err(|e| StartError(format!("cannot give {} to its group: {e}", path.display())))?;
+    }
+    std::fs::rename(staging, path)
+        .map_err(|e| StartError(format!("cannot move the socket to {}: {e}", path.display())))
 }
 
 /// A socket the daemon serves, and whether it created the file itself.
@@ -204,11 +257,7 @@ fn open_socket(
         });
     }
     // Sockets are reachable by everyone their mode allows; the peer check decides.
-    let listener = bind_socket(path, mode)?;
-    if let Some(gid) = gid {
-        nix::unistd::chown(path, None, Some(gid))
-            .map_err(|e| StartError(format!("cannot give {} to its group: {e}", path.display())))?;
-    }
+    let listener = bind_socket(path, mode, gid)?;
     Ok(Listening {
         listener,
         path: path.to_owned(),

@@ -72,6 +72,27 @@ fn acknowledged_changes_survive_sigkill() {
 }
 
 #[test]
+fn a_staging_socket_left_by_a_killed_start_is_replaced() {
+    let mut d = Daemon::start();
+    d.kill9();
+    // Sockets are bound as `.NAME.new` and renamed into place; a daemon
+    // killed in between leaves one behind.
+    for sock in [&d.socket, &d.verify_socket] {
+        let name = sock.file_name().unwrap().to_str().unwrap();
+        let staging = sock.with_file_name(format!(".{name}.new"));
+        drop(std::os::unix::net::UnixListener::bind(&staging).unwrap());
+    }
+    d.restart();
+    assert!(d.call(req("api_token_list")).is_ok());
+    for sock in [&d.socket, &d.verify_socket] {
+        let name = sock.file_name().unwrap().to_str().unwrap();
+        assert!(!sock.with_file_name(format!(".{name}.new")).exists());
+    }
+    assert_eq!(mode(&d.socket), 0o666);
+    assert_eq!(mode(&d.verify_socket), 0o660);
+}
+
+#[test]
 fn sigterm_drains_and_exits_zero() {
     let mut d = Daemon::start();
     create(&d, None, json!({"token_name": "x"}));

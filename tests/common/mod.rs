@@ -156,7 +156,9 @@ impl Daemon {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+            // Both sockets: the verify socket is bound after the control one.
+            let up = |p: &Path| std::os::unix::net::UnixStream::connect(p).is_ok();
+            if up(&self.socket) && up(&self.verify_socket) {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
