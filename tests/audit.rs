@@ -27,7 +27,12 @@ impl Receiver {
         let sink = Arc::clone(&lines);
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
-            while let Ok(n) = sock.recv(&mut buf) {
+            loop {
+                let n = match sock.recv(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
                 let pri: u8 = text
                     .strip_prefix('<')
