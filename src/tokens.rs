@@ -22,7 +22,8 @@ use zeroize::Zeroizing;
 
 use crate::config::Argon2Config;
 
-pub const TOKEN_LEN: usize = 32;
+pub use apitokend_proto::TOKEN_LEN;
+
 const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// A plaintext token.

@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Daemon, create, path_str};
+use common::{Daemon, create, error_code, path_str};
 use serde_json::{Value, json};
 
 const SUCCESS: &str = "pamtester: successfully authenticated";
@@ -396,6 +396,30 @@ fn acct_mgmt_has_no_opinion_without_its_own_authentication() {
         out.status.success() && text(&out).contains(ACCOUNT_OK),
         "{}",
         text(&out)
+    );
+}
+
+#[test]
+fn a_password_not_shaped_like_a_token_never_reaches_the_daemon() {
+    // One daemon-side refusal locks an address out.
+    let d = Daemon::builder()
+        .config("[lockout]\nmax_failures = 1\nwindow_secs = 300\ncooldown_secs = 900\n")
+        .start();
+    let t = token(&create(&d, None, json!({"token_name": "ftp"})));
+    let svc = Service::for_daemon(&d, "");
+    for password in ["hunter2", "correct horse battery staple", &t.to_lowercase()] {
+        let out = svc.auth("root", Some("192.0.2.10"), password);
+        assert_fails_with(&out, AUTH_ERR);
+    }
+    // Refused in the module: the address is not locked out.
+    assert_success(&svc.auth("root", Some("192.0.2.10"), &t));
+    // A token-shaped wrong one does reach the daemon, and locks it out.
+    let wrong = "0000000000AAAAAAAAAABBBBBBBBBB12";
+    assert_fails_with(&svc.auth("root", Some("192.0.2.10"), wrong), AUTH_ERR);
+    assert_fails_with(&svc.auth("root", Some("192.0.2.10"), &t), AUTH_ERR);
+    assert_eq!(
+        error_code(&d.verify("root", &t, "192.0.2.10", "listaccts")),
+        "locked_out"
     );
 }
 

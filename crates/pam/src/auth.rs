@@ -390,6 +390,14 @@ fn authenticate_with<H: Handle>(
     if token.len() > MAX_TOKEN_BYTES {
         return refuse(ctx.h, "the password is too long to be a token");
     }
+    if !apitokend_proto::is_token_shaped(&token) {
+        // Most likely a system password in a token-first stack: it never
+        // leaves this process and never counts towards the daemon's lockout.
+        return refuse(
+            ctx.h,
+            "the password is not shaped like an API token (32 characters of 0-9 and A-Z)",
+        );
+    }
 
     let request = VerifyRequest(
         Request::new("verify")

@@ -414,8 +414,14 @@ fn conversation_failures() {
 }
 
 #[test]
-fn empty_or_oversized_tokens_are_refused_locally() {
-    for t in [String::new(), "A".repeat(auth::MAX_TOKEN_BYTES + 1)] {
+fn empty_oversized_or_not_token_shaped_passwords_are_refused_locally() {
+    for t in [
+        String::new(),
+        "A".repeat(auth::MAX_TOKEN_BYTES + 1),
+        "hunter2".into(),
+        TOKEN.to_lowercase(),
+        format!("{TOKEN} "),
+    ] {
         let mut h = Fake::new();
         h.authtok = Some(t);
         let v = FakeVerifier::accepting();
