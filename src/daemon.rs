@@ -148,38 +148,10 @@ fn bind_socket_configured(
             .create(parent)
             .map_err(|e| StartError(format!("cannot create {}: {e}", parent.display())))?;
     }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(StartError(format!(
-                    "{} is in use by a running daemon",
-                    path.display()
-                )));
-            }
-            std::fs::remove_file(path)
-                .map_err(|e| StartError(format!("cannot remove stale {}: {e}", path.display())))?;
-        }
-        Ok(_) => {
-            return Err(StartError(format!(
-                "{} exists and is not a socket; refusing to replace it",
-                path.display()
-            )));
-        }
-        Err(_) => {}
-    }
+    remove_stale_socket(path)?;
+    // A staging socket is left by a daemon that died between bind and rename.
     let staging = staging_path(path)?;
-    match std::fs::symlink_metadata(&staging) {
-        // Left by a daemon that died between bind and rename.
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&staging)
-            .map_err(|e| StartError(format!("cannot remove {}: {e}", staging.display())))?,
-        Ok(_) => {
-            return Err(StartError(format!(
-                "{} exists and is not a socket; refusing to replace it",
-                staging.display()
-            )));
-        }
-        Err(_) => {}
-    }
+    remove_stale_socket(&staging)?;
     umask(Mode::from_bits_truncate(!mode & 0o777));
     let listener = StdListener::bind(&staging)
         .map_err(|e| StartError(format!("cannot bind {}: {e}", staging.display())))?;
@@ -192,6 +164,27 @@ fn bind_socket_configured(
         .set_nonblocking(true)
         .map_err(|e| StartError(format!("cannot configure {}: {e}", path.display())))?;
     Ok(listener)
+}
+
+/// Removes a socket nobody listens on; refuses a live one or any other file.
+fn remove_stale_socket(path: &Path) -> Result<(), StartError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(StartError(format!(
+                    "{} is in use by a running daemon",
+                    path.display()
+                )));
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| StartError(format!("cannot remove stale {}: {e}", path.display())))
+        }
+        Ok(_) => Err(StartError(format!(
+            "{} exists and is not a socket; refusing to replace it",
+            path.display()
+        ))),
+        Err(_) => Ok(()),
+    }
 }
 
 /// `dir/.name.new`: the same directory, so the rename is atomic.

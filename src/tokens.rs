@@ -313,6 +313,8 @@ mod tests {
         let b = Token::generate().unwrap();
         assert_eq!(a.expose().len(), TOKEN_LEN);
         assert!(a.expose().bytes().all(|c| ALPHABET.contains(&c)));
+        // The PAM module refuses anything else without asking the daemon.
+        assert!(apitokend_proto::is_token_shaped(a.expose()));
         assert_ne!(a.expose(), b.expose());
         assert_eq!(format!("{a:?}"), "Token(<redacted>)");
     }
