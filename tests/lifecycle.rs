@@ -77,16 +77,17 @@ fn a_staging_socket_left_by_a_killed_start_is_replaced() {
     d.kill9();
     // Sockets are bound as `.NAME.new` and renamed into place; a daemon
     // killed in between leaves one behind.
-    for sock in [&d.socket, &d.verify_socket] {
+    let staged = [&d.socket, &d.verify_socket].map(|sock| {
         let name = sock.file_name().unwrap().to_str().unwrap();
-        let staging = sock.with_file_name(format!(".{name}.new"));
-        drop(std::os::unix::net::UnixListener::bind(&staging).unwrap());
+        sock.with_file_name(format!(".{name}.new"))
+    });
+    for staging in &staged {
+        drop(std::os::unix::net::UnixListener::bind(staging).unwrap());
     }
     d.restart();
     assert!(d.call(req("api_token_list")).is_ok());
-    for sock in [&d.socket, &d.verify_socket] {
-        let name = sock.file_name().unwrap().to_str().unwrap();
-        assert!(!sock.with_file_name(format!(".{name}.new")).exists());
+    for staging in &staged {
+        assert!(!staging.exists(), "{}", staging.display());
     }
     assert_eq!(mode(&d.socket), 0o666);
     assert_eq!(mode(&d.verify_socket), 0o660);
