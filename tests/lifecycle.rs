@@ -20,6 +20,17 @@ fn check_config(cfg: &std::path::Path) -> std::process::Output {
         .unwrap()
 }
 
+/// Starts a daemon on `cfg` that must refuse to start (exit 1); its stderr.
+fn start_fails(cfg: &std::path::Path) -> String {
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
@@ -112,13 +123,7 @@ fn sigterm_drains_and_exits_zero() {
 #[test]
 fn second_daemon_on_same_store_is_refused() {
     let d = Daemon::start();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&d.config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_fails(&d.config);
     assert!(err.contains("already"), "{err}");
     assert!(d.call(req("api_token_list")).is_ok());
 }
@@ -131,22 +136,10 @@ fn a_foreign_or_missing_pepper_is_refused() {
     let pepper = d.state.join("pepper");
     let original = std::fs::read(&pepper).unwrap();
     std::fs::remove_file(&pepper).unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&d.config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+    assert!(start_fails(&d.config).contains("missing"));
     std::fs::write(&pepper, [7u8; 32]).unwrap();
     std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&d.config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("fingerprint"));
+    assert!(start_fails(&d.config).contains("fingerprint"));
     std::fs::write(&pepper, original).unwrap();
     d.restart();
     assert!(
