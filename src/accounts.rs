@@ -172,7 +172,6 @@ fn settled(s: Stamp, now: std::time::SystemTime) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

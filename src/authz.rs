@@ -1,15 +1,33 @@
-//! Who may do what on the control socket: one function, one `match`.
+//! Who may do what: every access rule of the daemon, stated here.
 //!
-//! The peer's uid comes from SO_PEERCRED (the kernel, not the client). uid 0
-//! acts as root and may name any owner; a uid whose login name is a WHM
-//! reseller acts on its own tokens only, and needs `manage-api-tokens` as
-//! WHM's function table says; everyone else is refused. What a reseller may
-//! *grant* (only privileges it holds) is checked by the service against the
-//! owner's holdings, which for a reseller is the caller itself.
+//! - **Control socket** (mode [`CONTROL_SOCKET_MODE`]: anyone may connect;
+//!   the peer check decides). The peer's uid comes from SO_PEERCRED (the
+//!   kernel, not the client). uid 0 acts as root and may name any owner; a
+//!   uid whose login name is a WHM reseller acts on its own tokens only,
+//!   and needs `manage-api-tokens` as WHM's function table says; everyone
+//!   else is refused. [`authorize`] is the one `match` that decides, with no
+//!   catch-all arm. What a reseller may *grant* (only privileges it holds)
+//!   is checked by `control::validate` against the owner's holdings, which
+//!   for a reseller is the caller itself; what it may *see* of privileges
+//!   is [`visible_privileges`].
+//! - **Verify socket** (mode [`VERIFY_SOCKET_MODE`], owner root, group
+//!   `verify_socket_group`): root and members of that group may call
+//!   `verify`, enforced by the kernel at connect; the socket answers
+//!   nothing else, and never lists or changes tokens. Whether a *token* may
+//!   run a function from an address is the verify path's decision
+//!   (`verify`), from the token's record, the owner's account files and
+//!   the function table.
 
-use crate::accounts::{self, Account, Accounts, Lookup, Uid};
-use crate::command::Command;
+pub use crate::accounts::Uid;
+use crate::accounts::{self, Account, Accounts, Lookup};
+use crate::acl::Holdings;
+use crate::control::command::{Command, Scope};
 use apitokend_proto::ErrorCode;
+
+/// Anyone may connect; [`authorize`] decides per request.
+pub(crate) const CONTROL_SOCKET_MODE: u32 = 0o666;
+/// Root and the verify group only: the kernel refuses everyone else.
+pub(crate) const VERIFY_SOCKET_MODE: u32 = 0o660;
 
 /// The kernel-reported identity of a connected client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +38,7 @@ pub struct Peer {
 
 /// Who the peer is, in WHM terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Caller {
+pub(crate) enum Caller {
     Root,
     Reseller(Account),
     /// Neither root nor a reseller (the login name, if any, for logs).
@@ -28,7 +46,7 @@ pub enum Caller {
 }
 
 /// Resolves a peer to a caller (uid → login name → account files).
-pub fn identify(peer: &Peer, accounts: &Accounts) -> Result<Caller, String> {
+pub(crate) fn identify(peer: &Peer, accounts: &Accounts) -> Result<Caller, String> {
     if peer.uid == Uid::ROOT {
         return Ok(Caller::Root);
     }
@@ -47,40 +65,33 @@ pub fn identify(peer: &Peer, accounts: &Accounts) -> Result<Caller, String> {
 
 /// The owner whose tokens an allowed request acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Actor {
-    pub owner: String,
-    pub caller_is_root: bool,
+pub(crate) struct Actor {
+    pub(crate) owner: String,
 }
 
 #[must_use]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Allow(Actor),
     Deny(ErrorCode, String),
 }
 
 const MANAGE: &str = "manage-api-tokens";
 
-/// The only place that decides whether a request may proceed.
-pub fn authorize(caller: &Caller, command: Command, requested_user: Option<&str>) -> Decision {
-    use Command::{
-        AccountRemove, AccountRename, Create, GetDetails, List, LockoutClear, LockoutList, Revoke,
-        RevokeAll, Update,
-    };
-    match (caller, command) {
-        (Caller::Root, Create | List | Update | Revoke | RevokeAll | GetDetails) => {
-            Decision::Allow(Actor {
-                owner: requested_user.unwrap_or("root").to_owned(),
-                caller_is_root: true,
-            })
-        }
-        (Caller::Root, AccountRemove | AccountRename | LockoutList | LockoutClear) => {
-            Decision::Allow(Actor {
-                owner: "root".to_owned(),
-                caller_is_root: true,
-            })
-        }
-        (Caller::Reseller(account), Create | List | Update | Revoke | RevokeAll | GetDetails) => {
+/// The only place that decides whether a control request may proceed.
+pub(crate) fn authorize(
+    caller: &Caller,
+    command: Command,
+    requested_user: Option<&str>,
+) -> Decision {
+    match (caller, command.scope()) {
+        (Caller::Root, Scope::Tokens) => Decision::Allow(Actor {
+            owner: requested_user.unwrap_or("root").to_owned(),
+        }),
+        (Caller::Root, Scope::Server) => Decision::Allow(Actor {
+            owner: "root".to_owned(),
+        }),
+        (Caller::Reseller(account), Scope::Tokens) => {
             if requested_user.is_some_and(|u| u != account.name) {
                 Decision::Deny(
                     ErrorCode::NotAuthorized,
@@ -105,24 +116,26 @@ pub fn authorize(caller: &Caller, command: Command, requested_user: Option<&str>
             } else {
                 Decision::Allow(Actor {
                     owner: account.name.clone(),
-                    caller_is_root: false,
                 })
             }
         }
-        (Caller::Reseller(_), AccountRemove | AccountRename | LockoutList | LockoutClear) => {
-            Decision::Deny(
-                ErrorCode::NotAuthorized,
-                "account events and lockouts are root's alone".to_owned(),
-            )
-        }
-        (
-            Caller::Unprivileged(_),
-            Create | List | Update | Revoke | RevokeAll | GetDetails | AccountRemove
-            | AccountRename | LockoutList | LockoutClear,
-        ) => Decision::Deny(
+        (Caller::Reseller(_), Scope::Server) => Decision::Deny(
+            ErrorCode::NotAuthorized,
+            "account events and lockouts are root's alone".to_owned(),
+        ),
+        (Caller::Unprivileged(_), Scope::Tokens | Scope::Server) => Decision::Deny(
             ErrorCode::NotAuthorized,
             "only root and WHM resellers may manage API tokens".to_owned(),
         ),
+    }
+}
+
+/// What a caller may see of privileges in a token listing: a reseller
+/// only what it holds, root everything.
+pub(crate) fn visible_privileges(caller: &Caller) -> Holdings {
+    match caller {
+        Caller::Reseller(a) => a.holdings.clone(),
+        Caller::Root | Caller::Unprivileged(_) => Holdings::All,
     }
 }
 
@@ -143,13 +156,7 @@ mod tests {
     fn decision_table() {
         let ok = reseller("manage-api-tokens,list-accts", false);
         for c in Command::ALL {
-            let token_cmd = !matches!(
-                c,
-                Command::AccountRemove
-                    | Command::AccountRename
-                    | Command::LockoutList
-                    | Command::LockoutClear
-            );
+            let token_cmd = c.scope() == Scope::Tokens;
             // root: everything, as any owner
             assert!(matches!(
                 authorize(&Caller::Root, c, Some("bob")),
@@ -177,7 +184,6 @@ mod tests {
             authorize(&Caller::Root, Command::List, None),
             Decision::Allow(Actor {
                 owner: "root".into(),
-                caller_is_root: true
             })
         );
         assert!(matches!(

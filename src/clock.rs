@@ -41,26 +41,6 @@ impl Clock for FileClock {
     }
 }
 
-/// A settable clock for in-process tests.
-#[derive(Debug, Default)]
-pub struct ManualClock(pub std::sync::atomic::AtomicI64);
-
-impl ManualClock {
-    pub fn new(now: i64) -> Self {
-        ManualClock(std::sync::atomic::AtomicI64::new(now))
-    }
-
-    pub fn set(&self, now: i64) {
-        self.0.store(now, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
 /// The clock the daemon binary runs with.
 pub fn from_environment() -> Arc<dyn Clock> {
     #[cfg(debug_assertions)]

@@ -70,7 +70,7 @@ pub fn parse(values: &[String]) -> Result<IpListChange, String> {
         } else if let Some(net) = parse_one(t) {
             nets.push(net);
         } else {
-            bad.push(format!("“{}”", t.chars().take(64).collect::<String>()));
+            bad.push(format!("“{}”", crate::text::shown(t, 64)));
         }
     }
     if !bad.is_empty() {
@@ -131,7 +131,6 @@ pub fn allows(list: &[IpNet], addr: IpAddr) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;

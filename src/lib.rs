@@ -1,43 +1,53 @@
 //! apitokend: a WHM-compatible API token daemon for hosting servers.
 //!
-//! Data flow of one control request:
+//! A map of the two request paths, naming each module they pass through:
 //!
 //! ```text
-//! socket ─► server (accept, connection limit, shutdown)
-//!        ─► connection (one NDJSON line ≤ max_request_bytes, idle timeout)
-//!        ─► service::handle_line: decode proto::Request ─► command::Command
-//!        ─► authz::identify (SO_PEERCRED uid ─► root / reseller / other)
-//!        ─► authz::authorize (one match, no catch-all) ─► service::dispatch
-//!        ─► store (LMDB, one synchronous write txn per change) ─► proto::Response
+//! control request (control socket, mode 0666: anyone connects, authz decides)
+//!   daemon::server      accept, connection limit, shutdown drain
+//!   daemon::connection  one NDJSON line ≤ max_request_bytes, idle timeout
+//!   control             (blocking pool) decode ─► control::command::Command
+//!     authz             SO_PEERCRED uid ─► root / reseller / other; one match
+//!     control::{create, list, update, revoke, details, account_events,
+//!               lockout_admin}   one file per command family, using
+//!               control::params (WHM `-N` parameters), control::validate
+//!     store             LMDB, one synchronous write transaction per change
+//!     audit             audit line, cPanel accounting log
+//!   ─► proto::Response, one line back
+//!
+//! verify (verify socket, mode 0660 root:verify group: the kernel decides)
+//!   daemon::server, daemon::connection   as above, on the verify loops
+//!   verify              decode, verify::request (arguments)
+//!     verify::lockout   refuse a locked-out address first
+//!     accounts          the owner now: suspended? what it holds
+//!     tokens            SHA-512 + HMAC index ─► store index lookup
+//!     verify::cache     hit when the record generation matches, else
+//!                       store record + Argon2 (blocking pool, bounded)
+//!     acl, iplist       expiry, address list, function table
+//!     verify::usage     last use in memory (written in batches)
+//!   ─► proto::Response
 //! ```
 //!
-//! Supporting modules: `config` (TOML), `accounts` (cPanel account files),
-//! `acl` (privilege names and holdings), `args` (WHM `-N` parameters),
-//! `iplist` (IP list normal form and matching), `tokens` (generation,
-//! SHA-512 digest, HMAC index, Argon2id verifier), `clock` (injected time),
-//! `logging`, `daemon` (start-up order), and `cli` (the `apitoken` client).
+//! Shared by both: `state` (the state both paths hold: store, pepper,
+//! hasher, accounts, lockout, usage, clock, tables), `decode` (one request
+//! decoder), `config`, `clock`, `logging`, `text`. Around them: `daemon`
+//! (start-up, sockets, privileges, systemd, reload) and `cli` (the
+//! `apitoken` client, which only speaks the sockets).
 
-pub mod accounts;
+pub(crate) mod accounts;
 pub mod acl;
-pub mod args;
-pub mod audit;
+pub(crate) mod audit;
 pub mod authz;
-pub mod cache;
 pub mod cli;
 pub mod clock;
-pub mod command;
 pub mod config;
-pub mod connection;
+pub mod control;
 pub mod daemon;
-pub mod daemon_args;
+pub(crate) mod decode;
 pub mod iplist;
-pub mod lockout;
 pub mod logging;
-pub mod server;
-pub mod service;
+pub mod state;
 pub mod store;
-pub mod systemd;
+pub(crate) mod text;
 pub mod tokens;
-pub mod usage;
-pub mod validate;
-pub mod verify;
+pub(crate) mod verify;

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use apitokend::control::validate::{self, MAX_EXPIRY};
 use apitokend::iplist::{self, IpListChange};
-use apitokend::validate::{self, MAX_EXPIRY};
 use apitokend_proto::ErrorCode;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;

@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use apitokend::config::Argon2Config;
-use apitokend::store::{Store, TokenRecord, index_hex};
-use apitokend::tokens::{Hasher, Pepper, Token};
+use apitokend::clock::SystemClock;
+use apitokend::config::{Argon2Config, Config};
+use apitokend::state::State;
+use apitokend::store::{BatchOutcome, TokenRecord};
+use apitokend::tokens::{Hasher, Token};
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_apitokend");
 
@@ -39,8 +41,8 @@ pub struct Scenario {
     pub verify_socket: PathBuf,
     config: PathBuf,
     log: PathBuf,
-    store: Store,
-    pepper: Pepper,
+    /// The daemon's own state type, opened on the scenario's config.
+    shared: State,
 }
 
 impl Scenario {
@@ -66,16 +68,17 @@ impl Scenario {
             ),
         )
         .unwrap();
-        let store = Store::open(&state).unwrap();
-        let pepper = Pepper::load_or_create(&state.join("pepper"), true).unwrap();
-        store.check_pepper(&pepper.fingerprint()).unwrap();
+        let shared = State::open(
+            &Config::load(&config).unwrap(),
+            std::sync::Arc::new(SystemClock),
+        )
+        .unwrap();
         Scenario {
             state,
             verify_socket,
             config,
             log: root.join("daemon.stderr"),
-            store,
-            pepper,
+            shared,
         }
     }
 
@@ -103,7 +106,7 @@ impl Scenario {
             for _ in 0..threads {
                 let tx = tx.clone();
                 let next = &next;
-                let pepper = &self.pepper;
+                let pepper = self.shared.pepper();
                 s.spawn(move || {
                     let hasher = Hasher::new(argon2).unwrap();
                     loop {
@@ -126,7 +129,7 @@ impl Scenario {
                                 expires_at: None,
                                 acls: None,
                                 whitelist_ips: vec![],
-                                index: index_hex(&pepper.index(&digest)),
+                                index: pepper.index(&digest),
                                 verifier: hasher.hash(&digest).unwrap(),
                                 generation: 0,
                             });
@@ -138,7 +141,11 @@ impl Scenario {
             }
             drop(tx);
             for (start, records, tokens) in rx {
-                self.store.insert_batch(records).unwrap();
+                let outcome = self.shared.store().insert_batch(records).unwrap();
+                assert!(
+                    matches!(outcome, BatchOutcome::Inserted { .. }),
+                    "{outcome:?}"
+                );
                 plain[start..start + tokens.len()].copy_from_slice(&tokens);
             }
         });

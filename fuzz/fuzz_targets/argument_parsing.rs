@@ -1,4 +1,4 @@
-//! Argument parsing: WHM `-N` argument lists (`args::Args`) and the
+//! Argument parsing: WHM `-N` argument lists (`control::params::Params`) and the
 //! validators behind them (`validate`: token names, user names, ACL lists,
 //! expiry times, IP lists; `iplist`: parsing, normal form, matching).
 //!
@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use apitokend::acl::{self, Catalog, Holdings};
-use apitokend::args::Args;
+use apitokend::control::params::Params;
 use apitokend::iplist::{self, IpListChange};
-use apitokend::validate::{self, MAX_EXPIRY};
+use apitokend::control::validate::{self, MAX_EXPIRY};
 use apitokend_proto::ErrorCode;
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
@@ -247,7 +247,7 @@ fn suffix_of(candidate: &str, key: &str) -> Option<u64> {
 }
 
 fn check_args(map: &Map<String, Value>, now: i64) {
-    let args = Args(map);
+    let args = Params(map);
     for key in KEYS {
         let bare = map.get(key).map(|v| match v {
             Value::Array(items) => items.len(),

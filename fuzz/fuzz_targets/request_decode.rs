@@ -1,6 +1,6 @@
 //! Request decoding as the daemon does it: bytes → `LineFramer` → lines →
-//! `proto::Request` and, above all, `Service::handle_line` on a real
-//! `Service` (LMDB store in a temp dir, account files, shipped ACL and
+//! `proto::Request` and, above all, `Control::handle_line` on the daemon's
+//! real `State` (LMDB store in a temp dir, account files, shipped ACL and
 //! function tables) for root, resellers and unprivileged peers.
 //!
 //! Input: the first byte picks the peer, the rest is the byte stream of one
@@ -12,20 +12,15 @@
 #![no_main]
 
 use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
-use apitokend::accounts::{Accounts, Uid};
-use apitokend::acl::{Catalog, FunctionTable};
-use apitokend::authz::Peer;
+use apitokend::authz::{Peer, Uid};
 use apitokend::clock::SystemClock;
-use apitokend::config::{Argon2Config, LogTarget};
-use apitokend::lockout::{Lockout, LockoutConfig};
+use apitokend::config::{Argon2Config, Config, LogTarget};
+use apitokend::control::Control;
 use apitokend::logging;
-use apitokend::service::Service;
-use apitokend::store::Store;
-use apitokend::tokens::{Hasher, Pepper};
-use apitokend::usage::UsageTracker;
+use apitokend::state::State;
 use apitokend_proto::framing::{Frame, LineFramer};
 use apitokend_proto::{ErrorCode, Request, Response};
 use libfuzzer_sys::fuzz_target;
@@ -46,7 +41,7 @@ const RESELLERS: &str = "daemon:manage-api-tokens,list-accts,create-acct,passwd\
                          sys:all\n";
 
 struct Fixture {
-    service: Service,
+    control: Control,
     peers: Vec<Peer>,
     _dir: tempfile::TempDir,
 }
@@ -109,25 +104,19 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     std::fs::create_dir_all(accounts.join("users")).expect("accounts dir");
     std::fs::write(accounts.join("resellers"), RESELLERS).expect("resellers");
     std::fs::write(accounts.join("suspended").join("sys"), "").expect("suspended");
-    let store = Store::open(&dir.path().join("state")).expect("store");
-    let service = Service {
-        store,
-        accounts: Accounts::new(&accounts),
-        catalog: RwLock::new(Arc::new(Catalog::builtin())),
-        functions: RwLock::new(Arc::new(FunctionTable::builtin())),
-        usage: UsageTracker::default(),
-        lockout: Lockout::new(LockoutConfig::default()),
-        hasher: Hasher::new(&Argon2Config {
+    let config = Config {
+        state_dir: dir.path().join("state"),
+        accounts_dir: accounts,
+        argon2: Argon2Config {
             m_cost: 8,
             t_cost: 1,
             p_cost: 1,
-        })
-        .expect("argon2 parameters"),
-        pepper: Pepper::load_or_create(&dir.path().join("pepper"), true).expect("pepper"),
-        clock: Arc::new(SystemClock),
-        expiry_warning_secs: AtomicI64::new(7 * 86_400),
-        accounting_log: RwLock::new(None),
+        },
+        expiry_warning_days: 7,
+        ..Config::default()
     };
+    let state = State::open(&config, Arc::new(SystemClock)).expect("daemon state");
+    let control = Control::new(Arc::new(state));
     let peers = [0, 1, 2, 3, 4_242_424]
         .into_iter()
         .map(|uid| Peer {
@@ -136,7 +125,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         })
         .collect();
     Fixture {
-        service,
+        control,
         peers,
         _dir: dir,
     }
@@ -146,13 +135,20 @@ static RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// Keeps the store small: created tokens would otherwise pile up and make
 /// every list slower. (Tokens renamed to other owners stay; they are few.)
-fn prune(service: &Service) {
+fn prune(control: &Control) {
     if RUNS.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
         for owner in OWNERS {
-            service.store.revoke_all(owner).expect("revoke_all");
+            let line = format!(r#"{{"command":"api_token_revoke_all","user":"{owner}"}}"#);
+            let reply = control.handle_line(&ROOT, line.as_bytes());
+            assert!(reply.is_ok(), "revoke_all: {}", reply.metadata.reason);
         }
     }
 }
+
+const ROOT: Peer = Peer {
+    uid: Uid(0),
+    pid: None,
+};
 
 /// True when a JSON value holds a number that is not an integer.
 fn has_float(v: &Value) -> bool {
@@ -224,8 +220,8 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(back, request, "request round trip");
             }
         }
-        let response = fixture.service.handle_line(peer, &line);
+        let response = fixture.control.handle_line(peer, &line);
         check_response(&line, &response);
-        prune(&fixture.service);
+        prune(&fixture.control);
     }
 });

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use apitokend::config::Config;
 use apitokend::daemon;
-use apitokend::daemon_args::DaemonArgs;
+use apitokend::daemon::cmdline::DaemonArgs;
 use clap::Parser;
 
 fn main() -> ExitCode {

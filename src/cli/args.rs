@@ -214,7 +214,6 @@ pub fn command() -> clap::Command {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

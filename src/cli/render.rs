@@ -219,7 +219,6 @@ fn accepted(data: &Value) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::cli::args::Cli;

@@ -170,7 +170,6 @@ pub fn scrub_value(value: &mut Value) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::cli::args::Cli;

@@ -171,7 +171,6 @@ fn read_edited_line(input: &mut impl Read) -> Result<Zeroizing<Vec<u8>>, ReadErr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -246,7 +246,6 @@ fn align(header: &[String; 5], rows: &[[String; 5]]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use chrono::FixedOffset;

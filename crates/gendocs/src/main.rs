@@ -1,6 +1,6 @@
 //! Generates the man pages and shell completions that the .deb and .rpm ship,
 //! from the same clap definitions the two binaries parse
-//! (`apitokend::daemon_args::command` and `apitokend::cli::args::command`).
+//! (`apitokend::daemon::cmdline::command` and `apitokend::cli::args::command`).
 //!
 //! Usage: `apitokend-gendocs OUTDIR`. Writes
 //!
@@ -57,7 +57,7 @@ fn generate(out: &Path) -> io::Result<Vec<PathBuf>> {
     // apitokend(8)
     let man8 = out.join("man/man8");
     fs::create_dir_all(&man8)?;
-    let daemon = apitokend::daemon_args::command();
+    let daemon = apitokend::daemon::cmdline::command();
     let page = Man::new(daemon.clone())
         .section("8")
         .source(source.clone())
@@ -91,7 +91,7 @@ fn generate(out: &Path) -> io::Result<Vec<PathBuf>> {
         let dir = out.join("completions").join(dir);
         fs::create_dir_all(&dir)?;
         for (name, mut cmd) in [
-            (DAEMON, apitokend::daemon_args::command()),
+            (DAEMON, apitokend::daemon::cmdline::command()),
             (CLI, apitokend::cli::args::command()),
         ] {
             let path = dir.join(file.replace("{}", name));

@@ -212,7 +212,6 @@ pub fn parse(args: &[&str], phase: Phase) -> Result<Options, ArgError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

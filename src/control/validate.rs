@@ -7,12 +7,13 @@
 
 use apitokend_proto::ErrorCode;
 
+use super::params::ArgError;
 use crate::accounts;
 use crate::acl::{self, Catalog, Holdings};
-use crate::args::ArgError;
 use crate::iplist::{self, IpListChange};
 use crate::logging;
 use crate::store;
+use crate::text::shown;
 
 /// Why a request failed: a stable code and a sentence for people.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +44,20 @@ impl From<store::StoreError> for Failure {
     }
 }
 
+pub(crate) fn name_exists(name: &str) -> Failure {
+    Failure::new(
+        ErrorCode::NameExists,
+        format!("an API token named “{name}” already exists"),
+    )
+}
+
+pub(crate) fn not_found(name: &str) -> Failure {
+    Failure::new(
+        ErrorCode::NotFound,
+        format!("no API token named “{}” exists", shown(name, 60)),
+    )
+}
+
 /// Token names: `^[A-Za-z0-9_-]{1,50}$`.
 pub fn is_valid_token_name(name: &str) -> bool {
     (1..=50).contains(&name.len())
@@ -58,10 +73,12 @@ pub fn valid_name(name: &str, key: &str) -> Result<String, Failure> {
     if is_valid_token_name(name) {
         Ok(name.to_owned())
     } else {
-        let shown: String = name.chars().take(60).collect();
         Err(Failure::new(
             ErrorCode::InvalidName,
-            format!("invalid {key} “{shown}”: use 1 to 50 letters, digits, underscores or hyphens"),
+            format!(
+                "invalid {key} “{}”: use 1 to 50 letters, digits, underscores or hyphens",
+                shown(name, 60)
+            ),
         ))
     }
 }
@@ -90,16 +107,16 @@ pub fn parse_acls(
     }
     acls.sort();
     acls.dedup();
-    let shown = |a: &String| format!("“{}”", a.chars().take(64).collect::<String>());
+    let quoted = |a: &String| format!("“{}”", shown(a, 64));
     let unknown: Vec<String> = acls
         .iter()
         .filter(|a| !catalog.is_known(a))
-        .map(shown)
+        .map(quoted)
         .collect();
     let not_held: Vec<String> = acls
         .iter()
         .filter(|a| catalog.is_known(a) && !holdings.holds(a))
-        .map(shown)
+        .map(quoted)
         .collect();
     if !unknown.is_empty() || !not_held.is_empty() {
         let mut parts = Vec::new();
@@ -134,7 +151,7 @@ pub fn parse_expiry(value: Option<String>, now: i64) -> Result<Option<Option<i64
             ErrorCode::InvalidExpiry,
             format!(
                 "expires_at must be a Unix time (seconds), 0 or empty for never; got “{}”",
-                v.chars().take(40).collect::<String>()
+                shown(v, 40)
             ),
         )
     };
@@ -163,7 +180,6 @@ pub fn parse_ips(values: &[String]) -> Result<Vec<String>, Failure> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

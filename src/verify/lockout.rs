@@ -180,7 +180,8 @@ impl Lockout {
         cleared
     }
 
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.table.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
@@ -215,7 +216,6 @@ fn prune(table: &mut HashMap<IpAddr, Entry>, now: i64, cfg: &LockoutConfig) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

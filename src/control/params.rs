@@ -1,4 +1,4 @@
-//! Request arguments with WHM's form conventions.
+//! Control request parameters with WHM's form conventions.
 //!
 //! A repeated parameter may arrive as `acl=[a,b]`, `acl=a`, or `acl-1=a`,
 //! `acl-2=b` (any `-N` suffix, ordered by N); all mean the same. Values are
@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 pub struct ArgError(pub String);
 
 #[derive(Debug, Clone, Copy)]
-pub struct Args<'a>(pub &'a Map<String, Value>);
+pub struct Params<'a>(pub &'a Map<String, Value>);
 
 fn scalar(key: &str, v: &Value) -> Result<String, ArgError> {
     match v {
@@ -33,7 +33,7 @@ fn suffix_of(candidate: &str, key: &str) -> Option<u64> {
     rest.parse().ok()
 }
 
-impl Args<'_> {
+impl Params<'_> {
     /// Every value given for `key`, bare key first, then `key-N` by N.
     /// `None` when the key is not present in any form.
     pub fn list(&self, key: &str) -> Result<Option<Vec<String>>, ArgError> {
@@ -77,12 +77,11 @@ impl Args<'_> {
 
     pub fn required(&self, key: &str) -> Result<String, ArgError> {
         self.single(key)?
-            .ok_or_else(|| ArgError(format!("argument “{key}” is required")))
+            .ok_or_else(|| ArgError(crate::decode::missing(key)))
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -94,17 +93,17 @@ mod tests {
     #[test]
     fn suffixes_are_ordered_by_number() {
         let m = args(json!({"acl-10": "c", "acl-2": "b", "acl": "a", "aclx": "no", "acl-": "no"}));
-        let got = Args(&m).list("acl").unwrap().unwrap();
+        let got = Params(&m).list("acl").unwrap().unwrap();
         assert_eq!(got, vec!["a", "b", "c"]);
     }
 
     #[test]
     fn arrays_numbers_and_absence() {
         let m = args(json!({"acl": ["x", "y"], "expires_at": 12}));
-        assert_eq!(Args(&m).list("acl").unwrap().unwrap(), vec!["x", "y"]);
-        assert_eq!(Args(&m).single("expires_at").unwrap().unwrap(), "12");
-        assert_eq!(Args(&m).list("whitelist_ip").unwrap(), None);
-        assert_eq!(Args(&m).list("acl-1").unwrap(), None);
+        assert_eq!(Params(&m).list("acl").unwrap().unwrap(), vec!["x", "y"]);
+        assert_eq!(Params(&m).single("expires_at").unwrap().unwrap(), "12");
+        assert_eq!(Params(&m).list("whitelist_ip").unwrap(), None);
+        assert_eq!(Params(&m).list("acl-1").unwrap(), None);
     }
 
     #[test]
@@ -116,14 +115,14 @@ mod tests {
             json!({"token_name": [null]}),
         ] {
             let m = args(bad);
-            let e = Args(&m).single("token_name").unwrap_err();
+            let e = Params(&m).single("token_name").unwrap_err();
             assert!(e.0.contains("token_name"), "{}", e.0);
         }
         let m = args(json!({"token_name": ["a", "b"]}));
-        assert!(Args(&m).single("token_name").is_err());
+        assert!(Params(&m).single("token_name").is_err());
         let m = args(json!({}));
         assert!(
-            Args(&m)
+            Params(&m)
                 .required("token_name")
                 .unwrap_err()
                 .0

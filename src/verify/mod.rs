@@ -9,34 +9,41 @@
 //! burst of first uses never stalls cached verifies. No write transaction:
 //! last use goes to the in-memory usage tracker.
 
-use std::net::IpAddr;
+pub(crate) mod cache;
+pub(crate) mod lockout;
+mod request;
+pub(crate) mod usage;
+
 use std::sync::Arc;
 
-use apitokend_proto::{ErrorCode, Request, Response};
+use apitokend_proto::{ErrorCode, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
-use zeroize::Zeroizing;
 
 use crate::accounts::Lookup;
 use crate::acl::{self, Holdings};
 use crate::audit;
 use crate::authz::Peer;
-use crate::cache::{Snapshot, VerifiedCache};
+use crate::decode;
 use crate::iplist;
-use crate::lockout::Recorded;
 use crate::logging;
-use crate::service::Service;
+use crate::state::State;
 use crate::store::{IndexEntry, TokenRecord};
+use crate::text::shown;
 use crate::tokens::{Index, Token};
+use cache::{Snapshot, VerifiedCache};
+use lockout::Recorded;
+use request::parse_args;
 
-pub const COMMAND: &str = "verify";
+pub(crate) const COMMAND: &str = "verify";
 
 /// Entries kept in the verified cache.
-pub const CACHE_CAPACITY: usize = 200_000;
+const CACHE_CAPACITY: usize = 200_000;
 
+/// Serves verify requests against the shared state.
 #[derive(Debug)]
 pub struct Verifier {
-    service: Arc<Service>,
+    state: Arc<State>,
     cache: VerifiedCache,
     argon2_slots: Arc<Semaphore>,
 }
@@ -54,78 +61,9 @@ fn refuse_named(code: ErrorCode, why: String, name: &str) -> Refusal {
     Refusal(code, why, Some(name.to_owned()))
 }
 
-/// The parsed, validated arguments.
-struct VerifyArgs {
-    user: String,
-    token: Zeroizing<String>,
-    ip: IpAddr,
-    function: String,
-}
-
-fn string_arg(args: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
-    match args.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        None => Err(refuse(
-            ErrorCode::BadRequest,
-            format!("argument “{key}” is required"),
-        )),
-        Some(_) => Err(refuse(
-            ErrorCode::BadRequest,
-            format!("argument “{key}” must be a string"),
-        )),
-    }
-}
-
-fn parse_args(args: &mut Map<String, Value>) -> Result<VerifyArgs, Refusal> {
-    let token = match args.remove("token") {
-        Some(Value::String(s)) => Zeroizing::new(s),
-        None => {
-            return Err(refuse(
-                ErrorCode::BadRequest,
-                "argument “token” is required",
-            ));
-        }
-        Some(_) => {
-            return Err(refuse(
-                ErrorCode::BadRequest,
-                "argument “token” must be a string",
-            ));
-        }
-    };
-    let user = string_arg(args, "user")?;
-    let ip_text = string_arg(args, "ip")?;
-    let function = string_arg(args, "function")?;
-    let ip = iplist::parse_caller(&ip_text).ok_or_else(|| {
-        refuse(
-            ErrorCode::BadRequest,
-            if ip_text.trim().is_empty() {
-                "argument “ip” is empty".to_owned()
-            } else {
-                format!(
-                    "argument “ip” is not an IP address: “{}”",
-                    ip_text.chars().take(64).collect::<String>()
-                )
-            },
-        )
-    })?;
-    if !acl::is_valid_function(&function) {
-        return Err(refuse(
-            ErrorCode::BadRequest,
-            "argument “function” is not a function name",
-        ));
-    }
-    Ok(VerifyArgs {
-        user,
-        token,
-        ip,
-        function,
-    })
-}
-
 fn snapshot_of(rec: &TokenRecord) -> Snapshot {
     Snapshot {
         generation: rec.generation,
-        owner: rec.owner.clone(),
         name: rec.name.clone(),
         expires_at: rec.expires_at,
         acls: rec.acls.clone(),
@@ -145,7 +83,7 @@ fn key_owned_by(key: &[u8], user: &str) -> bool {
 
 /// Effective privileges: full access is the owner's holdings now; a
 /// restricted token of a reseller is intersected with what it holds now.
-pub fn effective(token_acls: Option<&[String]>, owner: &Holdings) -> Holdings {
+pub(crate) fn effective(token_acls: Option<&[String]>, owner: &Holdings) -> Holdings {
     match (token_acls, owner) {
         (None, h) => h.clone(),
         (Some(list), Holdings::All) => Holdings::from_list(&list.join(",")),
@@ -163,11 +101,11 @@ fn holdings_list(h: &Holdings) -> Vec<&str> {
 }
 
 impl Verifier {
-    pub fn new(service: Arc<Service>) -> Verifier {
+    pub fn new(state: Arc<State>) -> Verifier {
         // Leave a core for cached verifies while Argon2 runs.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Verifier {
-            service,
+            state,
             cache: VerifiedCache::new(CACHE_CAPACITY),
             argon2_slots: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
         }
@@ -175,27 +113,16 @@ impl Verifier {
 
     /// Decodes and answers one verify-socket line.
     pub async fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
-        let mut request: Request = match serde_json::from_slice(line) {
+        let mut request = match decode::decode(line) {
             Ok(r) => r,
-            Err(e) => {
-                let code = if serde_json::from_slice::<Value>(line).is_ok() {
-                    ErrorCode::BadRequest
-                } else {
-                    ErrorCode::InvalidJson
-                };
-                return Response::fail(
-                    COMMAND,
-                    code,
-                    format!("The request could not be read: {e}"),
-                );
-            }
+            Err(refused) => return Response::fail(COMMAND, refused.code, refused.reason),
         };
         if request.command != COMMAND {
-            let shown: String = request.command.chars().take(64).collect();
+            let hint = ": the verify socket answers only “verify”.";
             return Response::fail(
-                &shown,
+                &shown(&request.command, decode::COMMAND_SHOWN),
                 ErrorCode::UnknownCommand,
-                format!("Unknown command “{shown}”: the verify socket answers only “verify”."),
+                decode::unknown_command(&request.command, hint),
             );
         }
         match self.verify(&mut request.args).await {
@@ -231,9 +158,9 @@ impl Verifier {
         let Some(addr) = ip.and_then(iplist::parse_caller) else {
             return;
         };
-        let now = self.service.clock.now();
+        let now = self.state.clock.now();
         if let Recorded::LockedNow { until, failures } =
-            self.service.lockout.record_failure(addr, now)
+            self.state.lockout.record_failure(addr, now)
         {
             let shown = iplist::format(&ipnet::IpNet::from(addr));
             audit::record(&audit::Event {
@@ -250,7 +177,7 @@ impl Verifier {
 
     async fn verify(&self, args: &mut Map<String, Value>) -> Result<Value, Refusal> {
         let req = parse_args(args)?;
-        let svc = &self.service;
+        let svc = &self.state;
         if let Some(until) = svc.lockout.locked_until(req.ip, svc.clock.now()) {
             return Err(refuse(
                 ErrorCode::LockedOut,
@@ -265,7 +192,7 @@ impl Verifier {
             Ok(Lookup::NotWhmUser) => {
                 return Err(refuse(
                     ErrorCode::UnknownUser,
-                    format!("“{}” is not a WHM user", shown(&req.user)),
+                    format!("“{}” is not a WHM user", shown(&req.user, 64)),
                 ));
             }
             Err(e) => return Err(internal(&e)),
@@ -327,7 +254,7 @@ impl Verifier {
         stale: Option<Arc<Snapshot>>,
         digest: crate::tokens::Digest,
     ) -> Result<Arc<Snapshot>, Refusal> {
-        let svc = &self.service;
+        let svc = &self.state;
         let record = svc
             .store
             .record_by_key(&entry.key)
@@ -355,9 +282,9 @@ impl Verifier {
         {
             return Ok(s);
         }
-        let service = Arc::clone(&self.service);
+        let state = Arc::clone(&self.state);
         let verifier = record.verifier.clone();
-        let ok = tokio::task::spawn_blocking(move || service.hasher.verify(&digest, &verifier))
+        let ok = tokio::task::spawn_blocking(move || state.hasher.verify(&digest, &verifier))
             .await
             .map_err(|e| internal(&format!("argon2 task failed: {e}")))?;
         if !ok {
@@ -373,14 +300,6 @@ impl Verifier {
         self.cache.insert(index, Arc::clone(&fresh));
         Ok(fresh)
     }
-
-    pub fn cached_tokens(&self) -> usize {
-        self.cache.len()
-    }
-}
-
-fn shown(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 fn internal(why: &str) -> Refusal {

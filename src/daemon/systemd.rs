@@ -1,17 +1,14 @@
 //! Being a good systemd service: socket activation, readiness and status
-//! notifications, watchdog pings, and dropping every privilege once the
-//! sockets are open.
+//! notifications, watchdog pings.
 //!
-//! Capabilities are per thread and inherited at thread creation, and
-//! `listenfd` edits the environment, so both [`take_activated_sockets`] and
-//! [`drop_privileges`] must run while the process has a single thread:
-//! `daemon::run` calls them before the logger thread and the runtime start.
-//! Outside systemd every call here is a harmless no-op.
+//! `listenfd` edits the environment, so [`take_activated_sockets`] must run
+//! while the process has a single thread: `daemon::run` calls it before the
+//! logger thread and the runtime start. Outside systemd every call here is
+//! a harmless no-op.
 
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
-use caps::CapSet;
 use sd_notify::NotifyState;
 
 /// Listeners passed by the service manager, by role.
@@ -57,31 +54,6 @@ pub fn take_activated_sockets() -> Result<Activated, String> {
         }
     }
     Ok(out)
-}
-
-/// Drops every capability (bounding, ambient, inheritable, permitted,
-/// effective), makes the process non-dumpable and sets no_new_privs.
-/// Sets that are already empty are left alone, so this also works under a
-/// seccomp filter that forbids `capset` once systemd has emptied them.
-pub fn drop_privileges() -> Result<(), String> {
-    for set in [
-        CapSet::Bounding,
-        CapSet::Ambient,
-        CapSet::Inheritable,
-        CapSet::Permitted,
-        CapSet::Effective,
-    ] {
-        let current =
-            caps::read(None, set).map_err(|e| format!("cannot read {set:?} capabilities: {e}"))?;
-        if !current.is_empty() {
-            caps::clear(None, set)
-                .map_err(|e| format!("cannot clear {set:?} capabilities: {e}"))?;
-        }
-    }
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| format!("cannot clear the dumpable flag: {e}"))?;
-    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
-    Ok(())
 }
 
 /// Sends notifications to systemd when NOTIFY_SOCKET is set.

@@ -18,14 +18,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
+use super::connection::{Connection, ReadError};
 use crate::accounts::Uid;
 use crate::authz::Peer;
 use crate::config::Limits;
-use crate::connection::{Connection, ReadError};
 use crate::logging;
 
 /// Turns one request line from `peer` into a reply.
-pub trait Handler: Send + Sync + 'static {
+pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(
         self: &Arc<Self>,
         peer: Peer,
@@ -34,10 +34,10 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Control requests commit to LMDB and may run Argon2: blocking pool.
-impl Handler for crate::service::Service {
+impl Handler for crate::control::Control {
     async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
-        let service = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || service.handle_line(&peer, &line)).await {
+        let control = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || control.handle_line(&peer, &line)).await {
             Ok(reply) => reply,
             Err(e) => {
                 logging::error(&format!("request handler failed: {e}"));
@@ -55,9 +55,9 @@ impl Handler for crate::verify::Verifier {
 }
 
 /// How long shutdown waits for in-flight requests.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-pub async fn run<H: Handler>(
+pub(crate) async fn run<H: Handler>(
     listener: UnixListener,
     handler: Arc<H>,
     limits: Limits,
@@ -69,7 +69,7 @@ pub async fn run<H: Handler>(
 
 /// Like [`run`], with the connection limit shared with other accept loops
 /// (several event loops serving duplicates of one listening socket).
-pub async fn run_shared<H: Handler>(
+pub(crate) async fn run_shared<H: Handler>(
     listener: UnixListener,
     handler: Arc<H>,
     limits: Limits,
@@ -181,7 +181,7 @@ async fn serve<H: Handler>(
                     limits.max_request_bytes
                 ),
             ),
-            Ok(None) | Err(ReadError::Idle | ReadError::Io(_)) => return,
+            Ok(None) | Err(ReadError::Idle | ReadError::Io) => return,
         };
         if conn.send(&reply).await.is_err() {
             return;

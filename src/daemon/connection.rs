@@ -16,13 +16,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     Idle,
-    Io(io::Error),
+    /// The peer reset or the socket failed: nothing more to read.
+    Io,
 }
 
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     stream: UnixStream,
     framer: LineFramer,
     ready: VecDeque<Frame>,
@@ -31,7 +32,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: UnixStream, max_line: usize, idle: Duration) -> Connection {
+    pub(crate) fn new(stream: UnixStream, max_line: usize, idle: Duration) -> Connection {
         Connection {
             stream,
             framer: LineFramer::new(max_line),
@@ -41,13 +42,9 @@ impl Connection {
         }
     }
 
-    pub fn stream(&self) -> &UnixStream {
-        &self.stream
-    }
-
     /// The next complete frame; `Ok(None)` at end of stream. Cancel-safe:
     /// bytes already read stay in the framer.
-    pub async fn next_frame(&mut self) -> Result<Option<Frame>, ReadError> {
+    pub(crate) async fn next_frame(&mut self) -> Result<Option<Frame>, ReadError> {
         loop {
             if let Some(frame) = self.ready.pop_front() {
                 return Ok(Some(frame));
@@ -55,7 +52,7 @@ impl Connection {
             let read = tokio::time::timeout(self.idle, self.stream.read(&mut self.buf)).await;
             let n = match read {
                 Err(_) => return Err(ReadError::Idle),
-                Ok(Err(e)) => return Err(ReadError::Io(e)),
+                Ok(Err(_)) => return Err(ReadError::Io),
                 Ok(Ok(n)) => n,
             };
             if n == 0 {
@@ -71,7 +68,7 @@ impl Connection {
 
     /// A frame that is complete without waiting: buffered already, or in
     /// bytes the kernel holds for us now (used while shutting down).
-    pub fn next_ready_frame(&mut self) -> Option<Frame> {
+    pub(crate) fn next_ready_frame(&mut self) -> Option<Frame> {
         if let Some(frame) = self.ready.pop_front() {
             return Some(frame);
         }
@@ -92,7 +89,7 @@ impl Connection {
     }
 
     /// Writes one reply line.
-    pub async fn send(&mut self, response: &Response) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, response: &Response) -> io::Result<()> {
         let mut line = serde_json::to_vec(response).map_err(io::Error::other)?;
         line.push(b'\n');
         match tokio::time::timeout(self.idle, self.stream.write_all(&line)).await {

@@ -19,9 +19,8 @@ use crate::tokens::Index;
 
 /// What a verify needs of a token record, parsed once.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub generation: u64,
-    pub owner: String,
     pub name: String,
     pub expires_at: Option<i64>,
     /// `None`: full access.
@@ -45,7 +44,7 @@ struct Generations {
 }
 
 #[derive(Debug)]
-pub struct VerifiedCache {
+pub(crate) struct VerifiedCache {
     half: usize,
     inner: Mutex<Generations>,
 }
@@ -81,13 +80,10 @@ impl VerifiedCache {
         g.young.insert(index, snapshot);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.young.len() + g.old.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -98,7 +94,6 @@ mod tests {
     fn snap(generation: u64) -> Arc<Snapshot> {
         Arc::new(Snapshot {
             generation,
-            owner: "root".into(),
             name: "t".into(),
             expires_at: None,
             acls: None,

@@ -1,0 +1,174 @@
+//! The control socket's commands, as a closed set, and every per-command
+//! fact as an exhaustive method.
+//!
+//! Parsing the command name once into an enum lets authorization, dispatch,
+//! audit and accounting match exhaustively: adding a command is a compile
+//! error in every place that must decide about it.
+
+use crate::audit::Accounting;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Command {
+    Create,
+    List,
+    Update,
+    Revoke,
+    RevokeAll,
+    GetDetails,
+    /// Root-only: a cPanel account was deleted; revoke its tokens.
+    AccountRemove,
+    /// Root-only: a cPanel account was renamed; move its tokens.
+    AccountRename,
+    /// Root-only: addresses locked out of the verify socket.
+    LockoutList,
+    /// Root-only: lift lockouts.
+    LockoutClear,
+}
+
+/// Whose business a command is (what authorization asks first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// An owner's API tokens: root for anyone, a reseller for itself.
+    Tokens,
+    /// The whole server: root alone.
+    Server,
+}
+
+impl Command {
+    pub(crate) const ALL: [Command; 10] = [
+        Command::Create,
+        Command::List,
+        Command::Update,
+        Command::Revoke,
+        Command::RevokeAll,
+        Command::GetDetails,
+        Command::AccountRemove,
+        Command::AccountRename,
+        Command::LockoutList,
+        Command::LockoutClear,
+    ];
+
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Command::Create => "api_token_create",
+            Command::List => "api_token_list",
+            Command::Update => "api_token_update",
+            Command::Revoke => "api_token_revoke",
+            Command::RevokeAll => "api_token_revoke_all",
+            Command::GetDetails => "api_token_get_details",
+            Command::AccountRemove => "account_remove",
+            Command::AccountRename => "account_rename",
+            Command::LockoutList => "lockout_list",
+            Command::LockoutClear => "lockout_clear",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub(crate) const fn scope(self) -> Scope {
+        match self {
+            Command::Create
+            | Command::List
+            | Command::Update
+            | Command::Revoke
+            | Command::RevokeAll
+            | Command::GetDetails => Scope::Tokens,
+            Command::AccountRemove
+            | Command::AccountRename
+            | Command::LockoutList
+            | Command::LockoutClear => Scope::Server,
+        }
+    }
+
+    /// Changes state, so it is audited even when it succeeds (reads are
+    /// audited only when refused).
+    pub(crate) const fn mutates(self) -> bool {
+        match self {
+            Command::Create
+            | Command::Update
+            | Command::Revoke
+            | Command::RevokeAll
+            | Command::AccountRemove
+            | Command::AccountRename
+            | Command::LockoutClear => true,
+            Command::List | Command::GetDetails | Command::LockoutList => false,
+        }
+    }
+
+    /// Acts for the account named in its `user` argument (cPanel's account
+    /// hooks), not for the caller or the request's `user`.
+    pub(crate) const fn names_its_account(self) -> bool {
+        match self {
+            Command::AccountRemove | Command::AccountRename => true,
+            Command::Create
+            | Command::List
+            | Command::Update
+            | Command::Revoke
+            | Command::RevokeAll
+            | Command::GetDetails
+            | Command::LockoutList
+            | Command::LockoutClear => false,
+        }
+    }
+
+    /// The cPanel accounting-log verb of a successful run, if it has one.
+    pub(crate) const fn accounting(self) -> Option<Accounting> {
+        match self {
+            Command::Create => Some(Accounting::Create),
+            Command::Update => Some(Accounting::Update),
+            Command::Revoke | Command::RevokeAll | Command::AccountRemove => {
+                Some(Accounting::Revoke)
+            }
+            Command::List
+            | Command::GetDetails
+            | Command::AccountRename
+            | Command::LockoutList
+            | Command::LockoutClear => None,
+        }
+    }
+
+    /// How WHM words a failure of this command (the reason's prefix).
+    pub(crate) const fn failure_prefix(self) -> &'static str {
+        match self {
+            Command::Create => "The system failed to create the API token",
+            Command::List => "The system failed to list the API tokens",
+            Command::Update => "The system failed to update the API token",
+            Command::Revoke => "The system failed to revoke the API token",
+            Command::RevokeAll => "The system failed to revoke the API tokens",
+            Command::GetDetails => "The system failed to get the API token details",
+            Command::AccountRemove | Command::AccountRename => {
+                "The system failed to process the account event"
+            }
+            Command::LockoutList => "The system failed to list the lockouts",
+            Command::LockoutClear => "The system failed to clear the lockouts",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for c in Command::ALL {
+            assert_eq!(Command::parse(c.name()), Some(c));
+        }
+        assert_eq!(Command::parse("verify"), None);
+    }
+
+    #[test]
+    fn facts_agree_with_each_other() {
+        for c in Command::ALL {
+            // Only changes are written to cPanel's accounting log.
+            assert!(c.accounting().is_none() || c.mutates(), "{c:?}");
+            // Account events are root's and change state.
+            if c.names_its_account() {
+                assert_eq!(c.scope(), Scope::Server, "{c:?}");
+                assert!(c.mutates(), "{c:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The control path: a request line and the peer's kernel identity in, a
+//! [`Response`] out, for the five WHM `api_token_*` functions, revoke-all,
+//! the account events of cPanel's hook scripts and the lockout commands.
+//!
+//! Order per request: decode (`decode`), parse the command
+//! ([`command::Command`]), identify the peer and authorize (`authz`, the
+//! one decision), run the command (one file per family below), then audit
+//! and write cPanel's accounting log. No socket types here; everything is
+//! synchronous (LMDB commits, Argon2), so the server runs it on the
+//! blocking pool.
+
+pub(crate) mod command;
+pub mod params;
+pub mod validate;
+
+mod account_events;
+mod create;
+mod details;
+mod list;
+mod lockout_admin;
+mod owner;
+mod reply;
+mod revoke;
+mod update;
+
+use std::sync::Arc;
+
+use apitokend_proto::{ErrorCode, Request, Response};
+use serde_json::{Map, Value};
+
+use crate::accounts;
+use crate::audit;
+use crate::authz::{self, Actor, Caller, Decision, Peer};
+use crate::decode::{self, Undecodable};
+use crate::logging;
+use crate::state::State;
+use command::Command;
+use params::Params;
+use reply::Outcome;
+use validate::Failure;
+
+/// Serves control requests against the shared state.
+#[derive(Debug)]
+pub struct Control {
+    state: Arc<State>,
+}
+
+/// Who a request came from and whom it acted for (audit, accounting).
+#[derive(Debug)]
+struct Who {
+    caller: String,
+    owner: Option<String>,
+}
+
+impl Control {
+    pub fn new(state: Arc<State>) -> Control {
+        Control { state }
+    }
+
+    /// Decodes one request line, authorizes it and runs it.
+    pub fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
+        match decode::decode(line) {
+            Ok(request) => self.handle(peer, request),
+            Err(refused) => refuse_unparsed(peer, refused),
+        }
+    }
+
+    fn handle(&self, peer: &Peer, mut request: Request) -> Response {
+        let Some(command) = Command::parse(&request.command) else {
+            let reason = format!("{}.", decode::unknown_command(&request.command, ""));
+            return refuse_unparsed(
+                peer,
+                Undecodable {
+                    code: ErrorCode::UnknownCommand,
+                    command: crate::text::shown(&request.command, decode::COMMAND_SHOWN),
+                    reason,
+                },
+            );
+        };
+        let name = command.name();
+        // Names for the audit line, taken before the command consumes args.
+        let requested_names = Params(&request.args)
+            .list("token_name")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let mut who = Who {
+            caller: format!("uid:{}", peer.uid.0),
+            owner: request.user.clone(),
+        };
+        let result = self.authorized(peer, command, &mut request, &mut who);
+        if command.names_its_account() {
+            who.owner = Params(&request.args).single("user").ok().flatten();
+        }
+        let (response, changed) = match result {
+            Ok(done) => (Response::ok(name, done.data), done.changed),
+            Err(f) => {
+                let reason = format!("{}: {}", command.failure_prefix(), f.why);
+                (Response::fail(name, f.code, reason), Vec::new())
+            }
+        };
+        if command.mutates() || !response.is_ok() {
+            let names = if response.is_ok() {
+                &changed
+            } else {
+                &requested_names
+            };
+            audit::record(&audit::Event {
+                command: name,
+                peer: Some(peer),
+                user: who.owner.as_deref(),
+                token_names: names,
+                error: response.metadata.error.as_deref(),
+                reason: &response.metadata.reason,
+                ..audit::Event::default()
+            });
+        }
+        if response.is_ok() {
+            self.account(command, &who, &changed);
+        }
+        response
+    }
+
+    /// cPanel accounting-log lines for successful changes, if configured.
+    fn account(&self, command: Command, who: &Who, changed: &[String]) {
+        let (Some(path), Some(verb)) = (self.state.accounting_log(), command.accounting()) else {
+            return;
+        };
+        let owner = who.owner.as_deref().unwrap_or("-");
+        audit::accounting(&path, verb, &who.caller, owner, changed);
+    }
+
+    fn authorized(
+        &self,
+        peer: &Peer,
+        command: Command,
+        request: &mut Request,
+        who: &mut Who,
+    ) -> Outcome {
+        if let Some(u) = &request.user
+            && !accounts::is_valid_user_name(u)
+        {
+            return Err(Failure::new(ErrorCode::InvalidUser, "invalid user name"));
+        }
+        let caller = authz::identify(peer, &self.state.accounts).map_err(|e| {
+            logging::error(&e);
+            Failure::new(ErrorCode::Internal, "cannot read the account data")
+        })?;
+        who.caller = match &caller {
+            Caller::Root => "root".to_owned(),
+            Caller::Reseller(a) => a.name.clone(),
+            Caller::Unprivileged(name) => name.clone().unwrap_or_else(|| who.caller.clone()),
+        };
+        match authz::authorize(&caller, command, request.user.as_deref()) {
+            Decision::Deny(code, why) => Err(Failure::new(code, why)),
+            Decision::Allow(actor) => {
+                who.owner = Some(actor.owner.clone());
+                let ctx = Ctx {
+                    state: &self.state,
+                    actor: &actor,
+                    caller: &caller,
+                };
+                dispatch(&ctx, command, &mut request.args)
+            }
+        }
+    }
+}
+
+/// What a command runs with: the state, whom it acts for, who asked.
+struct Ctx<'a> {
+    state: &'a State,
+    actor: &'a Actor,
+    caller: &'a Caller,
+}
+
+fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> Outcome {
+    match command {
+        Command::Create => create::run(ctx, Params(args)),
+        Command::List => list::run(ctx),
+        Command::Update => update::run(ctx, Params(args)),
+        Command::Revoke => revoke::run(ctx, Params(args)),
+        Command::RevokeAll => revoke::all(ctx),
+        Command::GetDetails => details::run(ctx, args),
+        Command::AccountRemove => account_events::remove(ctx, Params(args)),
+        Command::AccountRename => account_events::rename(ctx, Params(args)),
+        Command::LockoutList => Ok(lockout_admin::list(ctx)),
+        Command::LockoutClear => lockout_admin::clear(ctx, Params(args)),
+    }
+}
+
+/// A request refused before it named a known command: audited too.
+fn refuse_unparsed(peer: &Peer, refused: Undecodable) -> Response {
+    let Undecodable {
+        code,
+        command,
+        reason,
+    } = refused;
+    audit::record(&audit::Event {
+        command: if command.is_empty() { "-" } else { &command },
+        peer: Some(peer),
+        error: Some(code.as_str()),
+        reason: &reason,
+        ..audit::Event::default()
+    });
+    Response::fail(&command, code, reason)
+}

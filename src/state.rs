@@ -1,0 +1,143 @@
+//! The daemon's shared state: what both request paths (control and verify)
+//! work with, built by one constructor.
+//!
+//! Neither path owns it: `control` and `verify` each hold an
+//! `Arc<State>`, so the verify path never depends on the control module.
+//! What a SIGHUP may change (tables, settings) sits behind a lock that
+//! readers hold only long enough to clone an `Arc` or copy a number.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::accounts::Accounts;
+use crate::acl::{Catalog, FunctionTable};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::logging;
+use crate::store::{Store, TokenRecord, Usage};
+use crate::tokens::{Hasher, Pepper};
+use crate::verify::lockout::Lockout;
+use crate::verify::usage::UsageTracker;
+
+#[derive(Debug)]
+pub struct State {
+    pub(crate) store: Store,
+    pub(crate) accounts: Accounts,
+    pub(crate) hasher: Hasher,
+    pub(crate) pepper: Pepper,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Brute-force lockout of verify callers, per address.
+    pub(crate) lockout: Lockout,
+    pub(crate) usage: UsageTracker,
+    catalog: RwLock<Arc<Catalog>>,
+    functions: RwLock<Arc<FunctionTable>>,
+    expiry_warning_secs: AtomicI64,
+    /// cPanel accounting log to append change lines to, if any.
+    accounting_log: RwLock<Option<PathBuf>>,
+}
+
+fn warning_secs(config: &Config) -> i64 {
+    i64::from(config.expiry_warning_days) * 86_400
+}
+
+impl State {
+    /// Opens the store in `config.state_dir`, loads (or, for an empty
+    /// store, creates) the pepper and checks it belongs to the store, and
+    /// loads the privilege and function tables.
+    pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<State, String> {
+        let store = Store::open(&config.state_dir).map_err(|e| e.to_string())?;
+        let empty = store.is_empty().map_err(|e| e.to_string())?;
+        let pepper = Pepper::load_or_create(&config.pepper_path(), empty)?;
+        store
+            .check_pepper(&pepper.fingerprint())
+            .map_err(|e| e.to_string())?;
+        Ok(State {
+            store,
+            accounts: Accounts::new(&config.accounts_dir),
+            hasher: Hasher::new(&config.argon2)?,
+            pepper,
+            clock,
+            lockout: Lockout::new(config.lockout.clone()),
+            usage: UsageTracker::default(),
+            catalog: RwLock::new(Arc::new(Catalog::load(config.acls_file.as_deref())?)),
+            functions: RwLock::new(Arc::new(FunctionTable::load(
+                config.functions_file.as_deref(),
+            )?)),
+            expiry_warning_secs: AtomicI64::new(warning_secs(config)),
+            accounting_log: RwLock::new(config.accounting_log.clone()),
+        })
+    }
+
+    /// The token store, for seeding benchmarks and fuzz fixtures.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn pepper(&self) -> &Pepper {
+        &self.pepper
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn functions(&self) -> Arc<FunctionTable> {
+        Arc::clone(&self.functions.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn expiry_warning_secs(&self) -> i64 {
+        self.expiry_warning_secs.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn accounting_log(&self) -> Option<PathBuf> {
+        self.accounting_log
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies what a reload may change live; a table that fails to load
+    /// keeps the previous one (and says so).
+    pub(crate) fn reload(&self, fresh: &Config) {
+        match Catalog::load(fresh.acls_file.as_deref()) {
+            Ok(c) => *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c),
+            Err(e) => logging::error(&format!("reload: {e}; keeping the previous privilege list")),
+        }
+        match FunctionTable::load(fresh.functions_file.as_deref()) {
+            Ok(f) => *self.functions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(f),
+            Err(e) => logging::error(&format!("reload: {e}; keeping the previous function table")),
+        }
+        self.expiry_warning_secs
+            .store(warning_secs(fresh), Ordering::Relaxed);
+        self.lockout.set_config(fresh.lockout.clone());
+        *self
+            .accounting_log
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = fresh.accounting_log.clone();
+    }
+
+    /// Last use of a token: pending in memory, else as stored.
+    pub(crate) fn last_use(&self, rec: &TokenRecord) -> crate::store::Result<Option<Usage>> {
+        match self.usage.pending(&rec.index) {
+            Some(u) => Ok(Some(u)),
+            None => self.store.usage(&rec.index),
+        }
+    }
+
+    /// Writes pending last-use data to the store (periodic and at shutdown).
+    pub(crate) fn flush_usage(&self) {
+        let batch = self.usage.take();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.write_usage(&batch) {
+            logging::error(&format!("cannot write token usage: {e}"));
+            self.usage.restore(batch);
+        }
+    }
+}
