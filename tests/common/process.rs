@@ -1,0 +1,47 @@
+//! The binaries run as plain processes: a command fed on stdin, and
+//! `apitokend` runs that must stop at start-up.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use super::DAEMON;
+
+/// Runs a command with `stdin` text; returns its output.
+pub fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that exits before reading (a usage error, pamtester refusing
+    // before any prompt) closes its stdin first: a broken pipe here is
+    // expected, any other error is not.
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `apitokend --config FILE --check-config`.
+pub fn check_config(cfg: &Path) -> Output {
+    Command::new(DAEMON)
+        .arg("--config")
+        .arg(cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap()
+}
+
+/// Starts a daemon on `cfg` that must refuse to start (exit 1); its stderr.
+#[track_caller]
+pub fn start_fails(cfg: &Path) -> String {
+    let out = Command::new(DAEMON)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
