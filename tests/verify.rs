@@ -1,32 +1,14 @@
 //! verify(user, token, ip, function) over the real verify socket.
-#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 
-use common::{Daemon, create, error_code, req, run_with_stdin};
+use common::{
+    Daemon, accepted, check_config, create, error_code, mode, refused, req, run_with_stdin, token,
+    verify_req, with_args,
+};
 use serde_json::{Value, json};
-
-fn token(data: &Value) -> String {
-    data["token"].as_str().unwrap().to_owned()
-}
-
-fn accepted(d: &Daemon, user: &str, t: &str, ip: &str, function: &str) -> Value {
-    let r = d.verify(user, t, ip, function);
-    assert!(
-        r.is_ok(),
-        "expected acceptance for {user} {ip} {function}: {:?}",
-        r.metadata
-    );
-    r.data.unwrap()
-}
-
-fn refused(d: &Daemon, user: &str, t: &str, ip: &str, function: &str) -> String {
-    let r = d.verify(user, t, ip, function);
-    assert!(r.data.is_none());
-    error_code(&r).to_owned()
-}
 
 #[test]
 fn accept_returns_effective_privileges() {
@@ -63,53 +45,50 @@ fn accept_returns_effective_privileges() {
 fn wrong_token_wrong_user_unknown_user() {
     let d = Daemon::builder().resellers("res:all\n").start();
     let t = token(&create(&d, None, json!({"token_name": "t"})));
-    assert_eq!(
-        refused(
-            &d,
+    let lower = t.to_lowercase();
+    for (user, tok, code, label) in [
+        (
             "root",
             "0000000000AAAAAAAAAABBBBBBBBBB12",
-            "10.0.0.1",
-            "listaccts"
+            "invalid_token",
+            "a token never issued",
         ),
-        "invalid_token"
-    );
-    assert_eq!(
-        refused(&d, "root", &t.to_lowercase(), "10.0.0.1", "listaccts"),
-        "invalid_token"
-    );
-    assert_eq!(
-        refused(&d, "res", &t, "10.0.0.1", "listaccts"),
-        "invalid_token"
-    );
-    assert_eq!(
-        refused(&d, "nosuchuser", &t, "10.0.0.1", "listaccts"),
-        "unknown_user"
-    );
-    assert_eq!(
-        refused(&d, "root", "", "10.0.0.1", "listaccts"),
-        "invalid_token"
-    );
+        ("root", &lower, "invalid_token", "the token in lower case"),
+        ("res", &t, "invalid_token", "root's token for another user"),
+        (
+            "nosuchuser",
+            &t,
+            "unknown_user",
+            "a user that does not exist",
+        ),
+        ("root", "", "invalid_token", "an empty token"),
+    ] {
+        assert_eq!(
+            refused(&d, user, tok, "10.0.0.1", "listaccts"),
+            code,
+            "{label}"
+        );
+    }
 }
 
 #[test]
 fn bad_requests_and_other_commands_are_refused() {
     let d = Daemon::start();
     let t = token(&create(&d, None, json!({"token_name": "t"})));
-    assert_eq!(refused(&d, "root", &t, "", "listaccts"), "bad_request");
-    assert_eq!(refused(&d, "root", &t, "  ", "listaccts"), "bad_request");
-    assert_eq!(
-        refused(&d, "root", &t, "not-an-ip", "listaccts"),
-        "bad_request"
-    );
-    assert_eq!(
-        refused(&d, "root", &t, "10.0.0.1/8", "listaccts"),
-        "bad_request"
-    );
-    assert_eq!(refused(&d, "root", &t, "10.0.0.1", ""), "bad_request");
-    assert_eq!(
-        refused(&d, "root", &t, "10.0.0.1", "list accts"),
-        "bad_request"
-    );
+    for (ip, function, label) in [
+        ("", "listaccts", "an empty ip"),
+        ("  ", "listaccts", "a blank ip"),
+        ("not-an-ip", "listaccts", "an ip that is not an address"),
+        ("10.0.0.1/8", "listaccts", "a range as the ip"),
+        ("10.0.0.1", "", "an empty function"),
+        ("10.0.0.1", "list accts", "a function that is not a name"),
+    ] {
+        assert_eq!(
+            refused(&d, "root", &t, ip, function),
+            "bad_request",
+            "{label}"
+        );
+    }
     let mut c = d.verify_client();
     for (line, code) in [
         (
@@ -139,8 +118,7 @@ fn bad_requests_and_other_commands_are_refused() {
     c.send_raw(b"{not json\n").unwrap();
     assert_eq!(error_code(&c.read_response().unwrap()), "invalid_json");
     // The verify socket changed nothing.
-    let list = d.call(req("api_token_list")).data.unwrap();
-    assert_eq!(list["tokens"].as_object().unwrap().len(), 1);
+    assert_eq!(d.tokens(None).as_object().unwrap().len(), 1);
     accepted(&d, "root", &t, "10.0.0.1", "listaccts");
 }
 
@@ -252,9 +230,10 @@ fn changes_take_effect_on_the_very_next_verify() {
 
     // Update: an IP list, then new ACLs, then a new name.
     let upd = |args: Value| {
-        let mut r = req("api_token_update").user(Some("res".into()));
-        r.args = args.as_object().unwrap().clone();
-        assert!(d.call(r).is_ok());
+        assert!(
+            d.call(with_args("api_token_update", args).user(Some("res".into())))
+                .is_ok()
+        );
     };
     upd(json!({"token_name": "t", "whitelist_ip": "192.0.2.0/24"}));
     assert_eq!(
@@ -343,7 +322,7 @@ fn last_use_is_listed_and_survives_restart() {
         "acl_denied"
     );
     let check = |d: &Daemon| {
-        let tokens = d.call(req("api_token_list")).data.unwrap()["tokens"].clone();
+        let tokens = d.tokens(None);
         assert_eq!(tokens["t"]["last_used_at"], now + 9);
         assert_eq!(
             tokens["t"]["last_used_ip"],
@@ -364,8 +343,8 @@ fn verify_socket_mode_and_group() {
     let d = Daemon::builder()
         .config("verify_socket_group = \"daemon\"\n")
         .start();
+    assert_eq!(mode(&d.verify_socket), 0o660);
     let meta = std::fs::metadata(&d.verify_socket).unwrap();
-    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
     let daemon_gid = nix::unistd::Group::from_name("daemon")
         .unwrap()
         .unwrap()
@@ -379,11 +358,7 @@ fn unknown_verify_group_is_a_start_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "verify_socket_group = \"no-such-group-here\"\n").unwrap();
-    let out = std::process::Command::new(common::DAEMON)
-        .args(["--check-config", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-group-here"));
 }
@@ -426,17 +401,10 @@ fn cli_verify_reads_the_token_from_stdin() {
         None,
         json!({"token_name": "cli", "acl": "list-accts", "whitelist_ip": "10.0.0.0/8"}),
     ));
-    let mut cmd = d.cli();
-    cmd.arg("--verify-socket").arg(&d.verify_socket).args([
-        "verify",
-        "--user",
-        "root",
-        "--ip",
-        "10.2.3.4",
-        "--function",
-        "listaccts",
-    ]);
-    let out = run_with_stdin(&mut cmd, &format!("{t}\n"));
+    let out = run_with_stdin(
+        &mut d.cli_verify("root", "10.2.3.4", "listaccts"),
+        &format!("{t}\n"),
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -449,17 +417,10 @@ fn cli_verify_reads_the_token_from_stdin() {
         "{stdout}"
     );
 
-    let mut cmd = d.cli();
-    cmd.arg("--verify-socket").arg(&d.verify_socket).args([
-        "verify",
-        "--user",
-        "root",
-        "--ip",
-        "192.0.2.1",
-        "--function",
-        "listaccts",
-    ]);
-    let out = run_with_stdin(&mut cmd, &format!("{t}\n"));
+    let out = run_with_stdin(
+        &mut d.cli_verify("root", "192.0.2.1", "listaccts"),
+        &format!("{t}\n"),
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ip_not_allowed"), "{stderr}");
@@ -486,13 +447,7 @@ fn many_concurrent_first_uses_and_cached_verifies_agree() {
                 for _ in 0..20 {
                     for t in chunk {
                         let r = c
-                            .call(
-                                &req("verify")
-                                    .arg("user", "root")
-                                    .arg("token", t.as_str())
-                                    .arg("ip", "10.0.0.1")
-                                    .arg("function", "listaccts"),
-                            )
+                            .call(&verify_req("root", t, "10.0.0.1", "listaccts"))
                             .unwrap();
                         assert!(r.is_ok(), "{:?}", r.metadata);
                     }
