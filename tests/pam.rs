@@ -4,18 +4,19 @@
 //!
 //! Needs root (it writes /etc/pam.d/apitokend-test-*) and `pamtester` plus
 //! `libpam0g-dev` (`.ci/run` installs both).
+// module() and Service unwrap and panic outside #[test] fns, which
+// clippy.toml's allow-*-in-tests does not cover.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Daemon, create, error_code, path_str};
-use serde_json::{Value, json};
+use common::{Daemon, create, error_code, now, path_str, run_with_stdin, token};
+use serde_json::json;
 
 const SUCCESS: &str = "pamtester: successfully authenticated";
 const ACCOUNT_OK: &str = "pamtester: account management done";
@@ -117,25 +118,6 @@ impl Service {
     }
 }
 
-/// Like `common::run_with_stdin`, but pamtester may exit without reading
-/// (a refusal before any prompt): a broken pipe is expected then.
-fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    match pipe.write_all(stdin.as_bytes()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => panic!("writing pamtester's stdin: {e}"),
-    }
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -151,37 +133,42 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// How one pamtester run must end.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Success,
+    /// Failure with this pam_strerror text.
+    Fails(&'static str),
+}
+
+/// A table row's check: `out` ended as `want`; `label` names the row.
+#[track_caller]
+fn assert_outcome(out: &Output, want: Want, label: &str) {
+    match want {
+        Want::Success => assert!(
+            out.status.success() && text(out).contains(SUCCESS),
+            "{label}expected success: {}",
+            text(out)
+        ),
+        Want::Fails(message) => {
+            assert!(
+                !out.status.success() && String::from_utf8_lossy(&out.stderr).contains(message),
+                "{label}expected failure {message:?}: {}",
+                text(out)
+            );
+            assert!(!text(out).contains(SUCCESS), "{label}{}", text(out));
+        }
+    }
+}
+
 #[track_caller]
 fn assert_success(out: &Output) {
-    assert!(
-        out.status.success() && text(out).contains(SUCCESS),
-        "expected success: {}",
-        text(out)
-    );
+    assert_outcome(out, Want::Success, "");
 }
 
 #[track_caller]
-fn assert_fails_with(out: &Output, message: &str) {
-    assert!(
-        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains(message),
-        "expected failure {message:?}: {}",
-        text(out)
-    );
-    assert!(!text(out).contains(SUCCESS), "{}", text(out));
-}
-
-fn token(data: &Value) -> String {
-    data["token"].as_str().unwrap().to_owned()
-}
-
-fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
+fn assert_fails_with(out: &Output, message: &'static str) {
+    assert_outcome(out, Want::Fails(message), "");
 }
 
 #[test]
@@ -213,13 +200,16 @@ fn wrong_token_and_unknown_user() {
     let t = token(&create(&d, None, json!({"token_name": "ftp"})));
     let svc = Service::for_daemon(&d, "");
     let wrong = "0000000000AAAAAAAAAABBBBBBBBBB12";
-    assert_fails_with(&svc.auth("root", Some("192.0.2.10"), wrong), AUTH_ERR);
-    assert_fails_with(
-        &svc.auth("root", Some("192.0.2.10"), &t.to_lowercase()),
-        AUTH_ERR,
-    );
-    assert_fails_with(&svc.auth("root", Some("192.0.2.10"), ""), AUTH_ERR);
-    assert_fails_with(&svc.auth("nosuchuser", Some("192.0.2.10"), &t), AUTH_ERR);
+    let lower = t.to_lowercase();
+    for (user, password, label) in [
+        ("root", wrong, "a token never issued: "),
+        ("root", &lower, "the token in lower case: "),
+        ("root", "", "an empty answer: "),
+        ("nosuchuser", &t, "a user that does not exist: "),
+    ] {
+        let out = svc.auth(user, Some("192.0.2.10"), password);
+        assert_outcome(&out, Want::Fails(AUTH_ERR), label);
+    }
     // A failed authentication never lets the account phase through.
     let out = svc.run(
         "root",
@@ -241,10 +231,15 @@ fn refused_address() {
         json!({"token_name": "lan", "whitelist_ip": ["10.1.0.0/16"]}),
     ));
     let svc = Service::for_daemon(&d, "");
-    assert_fails_with(&svc.auth("root", Some("192.0.2.10"), &t), AUTH_ERR);
-    assert_fails_with(&svc.auth("root", Some("10.2.0.1"), &t), AUTH_ERR);
-    assert_success(&svc.auth("root", Some("10.1.2.3"), &t));
-    assert_success(&svc.auth("root", Some("::ffff:10.1.2.3"), &t));
+    for (rhost, want) in [
+        ("192.0.2.10", Want::Fails(AUTH_ERR)),
+        ("10.2.0.1", Want::Fails(AUTH_ERR)),
+        ("10.1.2.3", Want::Success),
+        ("::ffff:10.1.2.3", Want::Success),
+    ] {
+        let out = svc.auth("root", Some(rhost), &t);
+        assert_outcome(&out, want, &format!("rhost {rhost}: "));
+    }
 }
 
 #[test]
@@ -331,15 +326,49 @@ fn no_rhost_is_refused_unless_allowed() {
         json!({"token_name": "local", "whitelist_ip": ["10.0.0.0/8", "127.0.0.1"]}),
     ));
     let strict = Service::for_daemon(&d, "");
-    assert_fails_with(&strict.auth("root", None, &any), AUTH_ERR);
-    assert_fails_with(&strict.auth("root", Some(""), &any), AUTH_ERR);
     let relaxed = Service::for_daemon(&d, "allow_no_rhost");
-    assert_success(&relaxed.auth("root", None, &any));
-    // Checked as from 127.0.0.1: an IP list must include it.
-    assert_fails_with(&relaxed.auth("root", None, &lan), AUTH_ERR);
-    assert_success(&relaxed.auth("root", None, &local));
-    // A given rhost is still checked.
-    assert_success(&relaxed.auth("root", Some("10.9.9.9"), &lan));
+    for (svc, rhost, t, want, label) in [
+        (&strict, None, &any, Want::Fails(AUTH_ERR), "no rhost: "),
+        (
+            &strict,
+            Some(""),
+            &any,
+            Want::Fails(AUTH_ERR),
+            "an empty rhost: ",
+        ),
+        (
+            &relaxed,
+            None,
+            &any,
+            Want::Success,
+            "allowed, any address: ",
+        ),
+        // Checked as from 127.0.0.1: an IP list must include it.
+        (
+            &relaxed,
+            None,
+            &lan,
+            Want::Fails(AUTH_ERR),
+            "allowed, 127.0.0.1 not listed: ",
+        ),
+        (
+            &relaxed,
+            None,
+            &local,
+            Want::Success,
+            "allowed, 127.0.0.1 listed: ",
+        ),
+        // A given rhost is still checked.
+        (
+            &relaxed,
+            Some("10.9.9.9"),
+            &lan,
+            Want::Success,
+            "allowed, rhost given: ",
+        ),
+    ] {
+        assert_outcome(&svc.auth("root", rhost, t), want, label);
+    }
 }
 
 #[test]
