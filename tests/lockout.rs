@@ -1,9 +1,8 @@
 //! Brute-force lockout on the verify socket, with the injected clock.
-#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
-use common::{Daemon, create, error_code, req, test_user};
+use common::{Daemon, assert_error, create, error_code, req, test_user, token};
 use serde_json::json;
 
 const WRONG: &str = "0000000000000000000000000000WRNG";
@@ -15,39 +14,36 @@ fn daemon() -> (Daemon, String, i64) {
         .start();
     let now = 2_000_000_000;
     d.set_now(now);
-    let t = create(
+    let t = token(&create(
         &d,
         None,
         json!({"token_name": "good", "acl": "list-accts", "whitelist_ip": ["192.0.2.0/24", "2001:db8::/32"]}),
-    );
-    (d, t["token"].as_str().unwrap().to_owned(), now)
+    ));
+    (d, t, now)
 }
 
 #[test]
 fn failures_lock_one_address_only_and_the_cooldown_ends() {
     let (d, good, now) = daemon();
     let a = "192.0.2.1";
-    for _ in 0..2 {
-        assert_eq!(
-            error_code(&d.verify("root", WRONG, a, "listaccts")),
-            "invalid_token"
-        );
+    // In order: three failures from `a`, then what `a` gets.
+    for (user, t, ip, code, label) in [
+        ("root", WRONG, a, "invalid_token", "failure 1"),
+        ("root", WRONG, a, "invalid_token", "failure 2"),
+        // Unknown users count too; the third failure starts the lockout.
+        ("nosuch", WRONG, a, "unknown_user", "failure 3"),
+        ("root", &good, a, "locked_out", "even a valid token"),
+        // The IPv4-mapped spelling is the same address.
+        (
+            "root",
+            &good,
+            "::ffff:192.0.2.1",
+            "locked_out",
+            "the IPv4-mapped spelling",
+        ),
+    ] {
+        assert_error(&d.verify(user, t, ip, "listaccts"), code, label);
     }
-    // Unknown users count too; the third failure starts the lockout.
-    assert_eq!(
-        error_code(&d.verify("nosuch", WRONG, a, "listaccts")),
-        "unknown_user"
-    );
-    assert_eq!(
-        error_code(&d.verify("root", &good, a, "listaccts")),
-        "locked_out",
-        "even a valid token"
-    );
-    // The IPv4-mapped spelling is the same address.
-    assert_eq!(
-        error_code(&d.verify("root", &good, "::ffff:192.0.2.1", "listaccts")),
-        "locked_out"
-    );
     // Other addresses are unaffected.
     assert!(d.verify("root", &good, "192.0.2.2", "listaccts").is_ok());
     d.wait_for_stderr("command=lockout", 1);
@@ -70,46 +66,39 @@ fn only_credential_failures_count_and_the_window_slides() {
     let (d, good, now) = daemon();
     let a = "2001:db8::7";
     // Wrong address (for the token) and missing privilege come from a real token holder.
-    for _ in 0..5 {
-        assert_eq!(
-            error_code(&d.verify("root", &good, "198.51.100.1", "listaccts")),
-            "ip_not_allowed"
-        );
-        assert_eq!(
-            error_code(&d.verify("root", &good, a, "createacct")),
-            "acl_denied"
-        );
+    for round in 1..=5 {
+        for (ip, function, code) in [
+            ("198.51.100.1", "listaccts", "ip_not_allowed"),
+            (a, "createacct", "acl_denied"),
+        ] {
+            let label = format!("round {round}: {function} from {ip}");
+            assert_error(&d.verify("root", &good, ip, function), code, &label);
+        }
     }
     assert!(d.verify("root", &good, a, "listaccts").is_ok());
     assert!(!d.verify("root", &good, "198.51.100.1", "listaccts").is_ok());
     // Two failures, then the window passes: the count restarts.
-    assert_eq!(
-        error_code(&d.verify("root", WRONG, a, "listaccts")),
-        "invalid_token"
-    );
-    assert_eq!(
-        error_code(&d.verify("root", WRONG, a, "listaccts")),
-        "invalid_token"
-    );
-    d.set_now(now + 61);
-    assert_eq!(
-        error_code(&d.verify("root", WRONG, a, "listaccts")),
-        "invalid_token"
-    );
-    assert_eq!(
-        error_code(&d.verify("root", WRONG, a, "listaccts")),
-        "invalid_token"
-    );
+    for (at, window) in [(now, "first"), (now + 61, "next")] {
+        d.set_now(at);
+        for n in 1..=2 {
+            let label = format!("failure {n} in the {window} window");
+            assert_error(
+                &d.verify("root", WRONG, a, "listaccts"),
+                "invalid_token",
+                &label,
+            );
+        }
+    }
     assert!(d.verify("root", &good, a, "listaccts").is_ok());
     // An expired token counts.
-    let exp = create(
+    let exp = token(&create(
         &d,
         None,
         json!({"token_name": "exp", "expires_at": now + 70}),
-    );
+    ));
     d.set_now(now + 80);
     assert_eq!(
-        error_code(&d.verify("root", exp["token"].as_str().unwrap(), a, "listaccts")),
+        error_code(&d.verify("root", &exp, a, "listaccts")),
         "expired"
     );
     assert_eq!(
@@ -135,16 +124,22 @@ fn root_lists_and_clears_lockouts_over_the_socket_and_cli() {
             {"ip": "192.0.2.9", "failures": 3, "locked_until": now + 120},
         ])
     );
-    // Root only.
     let plain = test_user("apitokplain");
-    assert_eq!(
-        error_code(&d.call_as(&plain, "lockout_list", &[], None)),
-        "not_authorized"
-    );
-    let r = d.call(req("lockout_clear"));
-    assert_eq!(error_code(&r), "bad_request");
-    let r = d.call(req("lockout_clear").arg("ip", "not-an-ip"));
-    assert_eq!(error_code(&r), "invalid_ip");
+    for (r, code, label) in [
+        (
+            d.call_as(&plain, "lockout_list", &[], None),
+            "not_authorized",
+            "root only",
+        ),
+        (d.call(req("lockout_clear")), "bad_request", "no address"),
+        (
+            d.call(req("lockout_clear").arg("ip", "not-an-ip")),
+            "invalid_ip",
+            "not an address",
+        ),
+    ] {
+        assert_error(&r, code, label);
+    }
 
     // CLI: table, then clear one.
     let out = d.cli().arg("lockouts").output().unwrap();
@@ -185,17 +180,9 @@ fn lockout_can_be_disabled() {
     let d = Daemon::builder()
         .config("[lockout]\nmax_failures = 0\n")
         .start();
-    let t = create(&d, None, json!({"token_name": "t"}));
+    let t = token(&create(&d, None, json!({"token_name": "t"})));
     for _ in 0..50 {
         let _ = d.verify("root", WRONG, "192.0.2.1", "listaccts");
     }
-    assert!(
-        d.verify(
-            "root",
-            t["token"].as_str().unwrap(),
-            "192.0.2.1",
-            "listaccts"
-        )
-        .is_ok()
-    );
+    assert!(d.verify("root", &t, "192.0.2.1", "listaccts").is_ok());
 }
