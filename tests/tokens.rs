@@ -1,17 +1,9 @@
 //! The WHM api_token_* contract, driven over the real control socket as root.
-#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
-use apitokend_proto::Request;
-use common::{Daemon, create, error_code, req};
+use common::{Daemon, assert_error, create, error_code, is_token, req, with_args};
 use serde_json::{Value, json};
-
-fn with_args(command: &str, args: Value) -> Request {
-    let mut r = req(command);
-    r.args = args.as_object().unwrap().clone();
-    r
-}
 
 #[test]
 fn create_returns_token_once_and_normalised_record() {
@@ -26,12 +18,7 @@ fn create_returns_token_once_and_normalised_record() {
         }),
     );
     let token = data["token"].as_str().unwrap();
-    assert_eq!(token.len(), 32);
-    assert!(
-        token
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    );
+    assert!(is_token(token), "{token}");
     assert_eq!(data["name"], "deploy");
     assert_eq!(data["acls"], json!(["create-acct", "list-accts"]));
     assert_eq!(
@@ -112,17 +99,20 @@ fn acls_must_be_known_and_held_and_all_bad_ones_are_named() {
         assert!(r.metadata.reason.contains(name), "{}", r.metadata.reason);
     }
     assert!(!r.metadata.reason.contains("“list-accts”"));
-    // `all` is a privilege this reseller does not hold.
-    let r = d.call(
-        with_args("api_token_create", json!({"token_name": "t", "acl": "all"}))
-            .user(Some("res".into())),
-    );
-    assert_eq!(error_code(&r), "invalid_acl");
-    let r = d.call(with_args(
-        "api_token_create",
-        json!({"token_name": "t", "acl": []}),
-    ));
-    assert_eq!(error_code(&r), "invalid_acl");
+    for (owner, acl, label) in [
+        (
+            Some("res"),
+            json!("all"),
+            "a privilege this reseller does not hold",
+        ),
+        (None, json!([]), "an empty list"),
+    ] {
+        let r = d.call(
+            with_args("api_token_create", json!({"token_name": "t", "acl": acl}))
+                .user(owner.map(str::to_owned)),
+        );
+        assert_error(&r, "invalid_acl", label);
+    }
     let ok = create(
         &d,
         Some("res"),
@@ -168,7 +158,7 @@ fn expiry_rules_with_injected_clock() {
     );
     assert_eq!(later["expires_at"], now + 10 * 86400);
 
-    let tokens = d.call(req("api_token_list")).data.unwrap()["tokens"].clone();
+    let tokens = d.tokens(None);
     assert_eq!(tokens["soon"]["expires_soon"], 1);
     assert_eq!(tokens["soon"]["expired"], 0);
     assert_eq!(tokens["later"]["expires_soon"], 0);
@@ -176,7 +166,7 @@ fn expiry_rules_with_injected_clock() {
 
     // Move time past the expiry: still listed, marked expired; details treat it as not found.
     d.set_now(now + 7200);
-    let tokens = d.call(req("api_token_list")).data.unwrap()["tokens"].clone();
+    let tokens = d.tokens(None);
     assert_eq!(tokens["soon"]["expired"], 1);
     assert_eq!(tokens["soon"]["expires_soon"], 0);
     let details = d.call(with_args(
@@ -245,12 +235,10 @@ fn whitelist_rules() {
             "2001:0db8:0000:0000:0000:0000:0000:0001"
         ])
     );
-    let listed = d.call(req("api_token_list")).data.unwrap();
-    assert_eq!(listed["tokens"]["v6"]["whitelist_ips"], v6["whitelist_ips"]);
+    assert_eq!(d.tokens(None)["v6"]["whitelist_ips"], v6["whitelist_ips"]);
     let full = create(&d, None, json!({"token_name": "open"}));
     assert!(full.get("whitelist_ips").is_none());
-    let listed = d.call(req("api_token_list")).data.unwrap();
-    assert_eq!(listed["tokens"]["open"]["whitelist_ips"], Value::Null);
+    assert_eq!(d.tokens(None)["open"]["whitelist_ips"], Value::Null);
     let cleared = d.call(with_args(
         "api_token_update",
         json!({"token_name": "v6", "whitelist_ip": "any"}),
@@ -269,8 +257,8 @@ fn list_shape_and_acl_map() {
         json!({"token_name": "restricted", "acl": ["passwd", "list-accts"]}),
     );
     create(&d, None, json!({"token_name": "full"}));
-    let data = d.call(req("api_token_list")).data.unwrap();
-    let tokens = data["tokens"].as_object().unwrap();
+    let listed = d.tokens(None);
+    let tokens = listed.as_object().unwrap();
     assert_eq!(tokens.len(), 2);
     let r = &tokens["restricted"];
     for key in [
@@ -300,14 +288,11 @@ fn list_shape_and_acl_map() {
 
     // A reseller's full-access token shows what that reseller holds.
     create(&d, Some("res"), json!({"token_name": "rt"}));
-    let data = d
-        .call(req("api_token_list").user(Some("res".into())))
-        .data
-        .unwrap();
-    let acls = data["tokens"]["rt"]["acls"].as_object().unwrap();
+    let listed = d.tokens(Some("res"));
+    let acls = listed["rt"]["acls"].as_object().unwrap();
     assert_eq!(acls["list-accts"], 1);
     assert_eq!(acls["passwd"], 0);
-    assert_eq!(data["tokens"].as_object().unwrap().len(), 1);
+    assert_eq!(listed.as_object().unwrap().len(), 1);
 }
 
 #[test]
@@ -319,30 +304,23 @@ fn update_rules() {
         json!({"token_name": "one", "acl": ["list-accts"], "whitelist_ip": "10.0.0.1"}),
     );
     create(&d, None, json!({"token_name": "two"}));
-    let r = d.call(with_args("api_token_update", json!({"token_name": "one"})));
-    assert_eq!(error_code(&r), "nothing_to_change");
-    let r = d.call(with_args("api_token_update", json!({"new_name": "x"})));
-    assert_eq!(error_code(&r), "bad_request");
-    let r = d.call(with_args(
-        "api_token_update",
-        json!({"token_name": "ghost", "new_name": "x"}),
-    ));
-    assert_eq!(error_code(&r), "not_found");
-    let r = d.call(with_args(
-        "api_token_update",
-        json!({"token_name": "one", "new_name": "two"}),
-    ));
-    assert_eq!(error_code(&r), "name_exists");
-    let r = d.call(with_args(
-        "api_token_update",
-        json!({"token_name": "one", "new_name": "bad name"}),
-    ));
-    assert_eq!(error_code(&r), "invalid_name");
-    let r = d.call(with_args(
-        "api_token_update",
-        json!({"token_name": "one", "acl": ["nope"]}),
-    ));
-    assert_eq!(error_code(&r), "invalid_acl");
+    for (args, code) in [
+        (json!({"token_name": "one"}), "nothing_to_change"),
+        (json!({"new_name": "x"}), "bad_request"),
+        (json!({"token_name": "ghost", "new_name": "x"}), "not_found"),
+        (
+            json!({"token_name": "one", "new_name": "two"}),
+            "name_exists",
+        ),
+        (
+            json!({"token_name": "one", "new_name": "bad name"}),
+            "invalid_name",
+        ),
+        (json!({"token_name": "one", "acl": ["nope"]}), "invalid_acl"),
+    ] {
+        let label = args.to_string();
+        assert_error(&d.call(with_args("api_token_update", args)), code, &label);
+    }
 
     // Only what is given changes.
     let r = d.call(with_args(
@@ -368,7 +346,8 @@ fn update_rules() {
     let data = r.data.unwrap();
     assert_eq!(data["has_full_access"], 1);
     assert!(data.get("acls").is_none());
-    let names: Vec<String> = d.call(req("api_token_list")).data.unwrap()["tokens"]
+    let names: Vec<String> = d
+        .tokens(None)
         .as_object()
         .unwrap()
         .keys()
@@ -397,8 +376,7 @@ fn revoke_rules() {
     assert!(r.is_ok(), "revoking a missing name is not an error");
     let r = d.call(req("api_token_revoke_all"));
     assert_eq!(r.data.unwrap()["revoked"], 2);
-    let list = d.call(req("api_token_list")).data.unwrap();
-    assert!(list["tokens"].as_object().unwrap().is_empty());
+    assert!(d.tokens(None).as_object().unwrap().is_empty());
 }
 
 #[test]
@@ -434,10 +412,11 @@ fn get_details_finds_only_own_live_tokens() {
         json!({"token": "WRONGWRONGWRONGWRONGWRONGWRONG12"}),
     ));
     assert!(r.is_ok() && r.data.is_none());
-    let r = d.call(with_args("api_token_get_details", json!({})));
-    assert_eq!(error_code(&r), "bad_request");
-    let r = d.call(with_args("api_token_get_details", json!({"token": 5})));
-    assert_eq!(error_code(&r), "bad_request");
+    for args in [json!({}), json!({"token": 5})] {
+        let label = args.to_string();
+        let r = d.call(with_args("api_token_get_details", args));
+        assert_error(&r, "bad_request", &label);
+    }
 }
 
 #[test]
@@ -449,18 +428,15 @@ fn suspended_and_unknown_owners() {
         d.call(with_args("api_token_create", json!({"token_name": "t"})).user(Some("res".into())));
     assert_eq!(error_code(&r), "suspended");
     // Root can still see and revoke a suspended reseller's tokens.
-    let list = d.call(req("api_token_list").user(Some("res".into())));
-    assert!(list.data.unwrap()["tokens"].get("before").is_some());
+    assert!(d.tokens(Some("res")).get("before").is_some());
     d.suspend("res", false);
     create(&d, Some("res"), json!({"token_name": "after"}));
-    let r = d.call(
-        with_args("api_token_create", json!({"token_name": "t"})).user(Some("nobody-here".into())),
-    );
-    assert_eq!(error_code(&r), "unknown_user");
-    let r = d.call(
-        with_args("api_token_create", json!({"token_name": "t"})).user(Some("../etc".into())),
-    );
-    assert_eq!(error_code(&r), "invalid_user");
+    for (owner, code) in [("nobody-here", "unknown_user"), ("../etc", "invalid_user")] {
+        let r = d.call(
+            with_args("api_token_create", json!({"token_name": "t"})).user(Some(owner.into())),
+        );
+        assert_error(&r, code, owner);
+    }
 }
 
 #[test]
@@ -494,11 +470,7 @@ fn account_remove_and_rename() {
         "keep",
         "the token keeps working under the new name"
     );
-    let list = d
-        .call(req("api_token_list").user(Some("new".into())))
-        .data
-        .unwrap();
-    assert_eq!(list["tokens"].as_object().unwrap().len(), 2);
+    assert_eq!(d.tokens(Some("new")).as_object().unwrap().len(), 2);
 
     let r = d.call(with_args("account_remove", json!({"user": "new"})));
     assert_eq!(r.data.unwrap()["revoked"], 2);
@@ -506,13 +478,10 @@ fn account_remove_and_rename() {
         with_args("api_token_get_details", json!({"token": t["token"]})).user(Some("new".into())),
     );
     assert!(r.data.is_none());
-    let other = d
-        .call(req("api_token_list").user(Some("other".into())))
-        .data
-        .unwrap();
-    assert_eq!(other["tokens"].as_object().unwrap().len(), 1);
-    let r = d.call(with_args("account_remove", json!({"user": "root"})));
-    assert_eq!(error_code(&r), "bad_request");
-    let r = d.call(with_args("account_remove", json!({})));
-    assert_eq!(error_code(&r), "bad_request");
+    assert_eq!(d.tokens(Some("other")).as_object().unwrap().len(), 1);
+    for args in [json!({"user": "root"}), json!({})] {
+        let label = args.to_string();
+        let r = d.call(with_args("account_remove", args));
+        assert_error(&r, "bad_request", &label);
+    }
 }
