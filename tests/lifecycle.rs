@@ -1,39 +1,13 @@
 //! Process lifecycle: configuration, durability across SIGKILL, graceful
 //! shutdown, file modes, and refusing a store that is not ours.
-#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{DAEMON, Daemon, create, req};
+use common::{DAEMON, Daemon, check_config, create, error_code, mode, req, start_fails};
 use serde_json::json;
-
-/// `apitokend --config FILE --check-config`.
-fn check_config(cfg: &std::path::Path) -> std::process::Output {
-    Command::new(DAEMON)
-        .arg("--config")
-        .arg(cfg)
-        .arg("--check-config")
-        .output()
-        .unwrap()
-}
-
-/// Starts a daemon on `cfg` that must refuse to start (exit 1); its stderr.
-fn start_fails(cfg: &std::path::Path) -> String {
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn mode(p: &std::path::Path) -> u32 {
-    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
 
 #[test]
 fn state_files_and_socket_modes() {
@@ -113,11 +87,7 @@ fn sigterm_drains_and_exits_zero() {
     assert!(!d.socket.exists(), "socket removed on shutdown");
     assert!(d.stderr().contains("stopped"));
     d.restart();
-    assert!(
-        d.call(req("api_token_list")).data.unwrap()["tokens"]
-            .get("x")
-            .is_some()
-    );
+    assert!(d.tokens(None).get("x").is_some());
 }
 
 #[test]
@@ -142,11 +112,7 @@ fn a_foreign_or_missing_pepper_is_refused() {
     assert!(start_fails(&d.config).contains("fingerprint"));
     std::fs::write(&pepper, original).unwrap();
     d.restart();
-    assert!(
-        d.call(req("api_token_list")).data.unwrap()["tokens"]
-            .get("x")
-            .is_some()
-    );
+    assert!(d.tokens(None).get("x").is_some());
 }
 
 #[test]
@@ -216,7 +182,7 @@ fn plugin_privileges_from_acls_file() {
     );
     assert_eq!(data["acls"], json!(["software-foo"]));
     let r = d.call_json(json!({"command": "api_token_create", "args": {"token_name": "q", "acl": ["software-bar"]}}));
-    assert_eq!(common::error_code(&r), "invalid_acl");
+    assert_eq!(error_code(&r), "invalid_acl");
 }
 
 #[test]
