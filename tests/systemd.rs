@@ -1,7 +1,9 @@
 //! systemd integration: readiness and watchdog notifications, socket
 //! activation, dropped privileges, SIGHUP reload, graceful shutdown, and
 //! the shipped unit files.
-#![allow(clippy::unwrap_used, clippy::panic)]
+// collect_until and the socket-activation helpers unwrap outside #[test]
+// fns, which clippy.toml's allow-*-in-tests does not cover.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use apitokend_proto::Request;
 use apitokend_proto::client::Client;
-use common::{DAEMON, Daemon, create, error_code, req};
+use common::{DAEMON, Daemon, create, error_code, req, start_fails, token, verify_req};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -152,16 +154,10 @@ fn use_activated(dir: &Path, control: &Path, verify: &Path) {
         .call(&Request::new("api_token_create").arg("token_name", "act"))
         .unwrap();
     assert!(r.is_ok(), "{r:?}");
-    let token = r.data.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = token(&r.data.unwrap());
     let mut v = Client::connect(verify, Duration::from_secs(20)).unwrap();
     let r = v
-        .call(
-            &Request::new("verify")
-                .arg("user", "root")
-                .arg("token", token.as_str())
-                .arg("ip", "10.0.0.1")
-                .arg("function", "listaccts"),
-        )
+        .call(&verify_req("root", &token, "10.0.0.1", "listaccts"))
         .unwrap();
     assert!(r.is_ok(), "{r:?}");
     // The control socket does not answer verify, and vice versa: the roles
@@ -201,10 +197,11 @@ fn sighup_reloads_data_files_and_keeps_old_on_error() {
     let d = Daemon::builder()
         .config(&format!("functions_file = {functions:?}\n"))
         .start();
-    let t = create(&d, None, json!({"token_name": "t", "acl": "list-accts"}))["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = token(&create(
+        &d,
+        None,
+        json!({"token_name": "t", "acl": "list-accts"}),
+    ));
     assert!(d.verify("root", &t, "10.0.0.1", "listaccts").is_ok());
     assert_eq!(
         error_code(&d.verify("root", &t, "10.0.0.1", "myfn")),
@@ -241,8 +238,7 @@ fn sighup_reloads_data_files_and_keeps_old_on_error() {
         None,
         json!({"token_name": "soon", "expires_at": now + 20 * 86400}),
     );
-    let list = d.call(req("api_token_list")).data.unwrap();
-    assert_eq!(list["tokens"]["soon"]["expires_soon"], 1);
+    assert_eq!(d.tokens(None)["soon"]["expires_soon"], 1);
 }
 
 #[test]
@@ -260,11 +256,7 @@ fn shutdown_finishes_requests_that_already_arrived() {
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(d.terminate_wait(), Some(0));
     d.restart();
-    assert!(
-        d.call(req("api_token_list")).data.unwrap()["tokens"]
-            .get("late")
-            .is_some()
-    );
+    assert!(d.tokens(None).get("late").is_some());
     // Idle connections do not hold shutdown up.
     let _idle = d.client();
     let start = Instant::now();
@@ -334,12 +326,6 @@ fn connecting_to_a_running_daemons_socket_path_is_refused() {
         ),
     )
     .unwrap();
-    let out = Command::new(DAEMON)
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+    assert!(start_fails(&cfg).contains("in use"));
     assert!(UnixStream::connect(&d.socket).is_ok());
 }
