@@ -1,15 +1,17 @@
 //! The authorization matrix: every role × command × target owner, with real
 //! uids over real sockets. The expected table is data below; every cell is
 //! driven through the real `apitoken` CLI running as that role's uid.
-#![allow(clippy::unwrap_used, clippy::panic)]
+// check() panics on a bad table letter outside a #[test] fn, which
+// clippy.toml's allow-panic-in-tests does not cover.
+#![allow(clippy::panic)]
 
 mod common;
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::time::Duration;
 
-use common::{Daemon, TestUser, create, run_with_stdin, test_user};
+use common::verify::verify_cli_args;
+use common::{Daemon, TestUser, create, ensure_group, reply_of, run_with_stdin, test_user, token};
 use serde_json::{Value, json};
 
 /// The control-socket columns: token commands against each target owner
@@ -56,17 +58,6 @@ const VERIFY_MATRIX: &[(&str, char)] = &[
 ];
 
 const VERIFY_GROUP: &str = "apitokvgrp";
-
-fn ensure_group(name: &str) -> u32 {
-    for _ in 0..50 {
-        if let Some(g) = nix::unistd::Group::from_name(name).unwrap() {
-            return g.gid.as_raw();
-        }
-        let _ = Command::new("groupadd").args(["--system", name]).output();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("cannot create group {name}");
-}
 
 /// A role: `None` is root; otherwise a uid and the gid to run with.
 struct Role {
@@ -168,14 +159,7 @@ fn run_cell(d: &Daemon, role: &Role, command: &str, target: &str, owner: &str, n
         }
         _ => {}
     }
-    let out = run_with_stdin(&mut c, &stdin);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{command}: not a reply ({e}): {:?} {:?}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    reply_of(&run_with_stdin(&mut c, &stdin), command)
 }
 
 #[test]
@@ -242,25 +226,15 @@ fn every_cell_of_the_authorization_matrix() {
         "token_name=esc",
         "acl=passwd",
     ]);
-    let out = c.output().unwrap();
-    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reply: Value = reply_of(&c.output().unwrap(), "api_token_create acl=passwd");
     assert_eq!(reply["metadata"]["error"], "invalid_acl");
 
     // The verify socket: file permissions decide who may even connect.
-    let t = create(&d, None, json!({"token_name": "v"}));
-    let token = t["token"].as_str().unwrap();
+    let token = token(&create(&d, None, json!({"token_name": "v"})));
     for (role_name, want) in VERIFY_MATRIX {
         let role = &roles.iter().find(|(k, _)| k == role_name).unwrap().1;
         let mut c = role.command(&d);
-        c.args([
-            "verify",
-            "--user",
-            "root",
-            "--ip",
-            "10.0.0.1",
-            "--function",
-            "listaccts",
-        ]);
+        c.args(verify_cli_args("root", "10.0.0.1", "listaccts"));
         let out = run_with_stdin(&mut c, &format!("{token}\n"));
         let code = out.status.code();
         match want {

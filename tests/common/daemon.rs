@@ -322,7 +322,7 @@ impl Daemon {
         if let Some(o) = owner {
             c.args(["--user", o]);
         }
-        super::reply_of(&c.output().unwrap())
+        super::reply_of(&c.output().unwrap(), command)
     }
 
     pub fn write_resellers(&self, text: &str) {

@@ -73,12 +73,13 @@ pub fn assert_error(resp: &Response, code: &str, label: &str) {
     );
 }
 
-/// The JSON reply a CLI run printed on stdout (`--json`, `call`).
+/// The JSON reply a CLI run printed on stdout (`--json`, `call`); `what`
+/// names the run on failure.
 #[track_caller]
-pub fn reply_of<T: DeserializeOwned>(out: &Output) -> T {
+pub fn reply_of<T: DeserializeOwned>(out: &Output, what: &str) -> T {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "not a reply ({e}): stdout {:?} stderr {:?}",
+            "{what}: not a reply ({e}): stdout {:?} stderr {:?}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
