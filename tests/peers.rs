@@ -1,10 +1,9 @@
 //! Peer-credential authorization with real uids: requests are sent by the
 //! real `apitoken` CLI running as other system users.
-#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
-use common::{Daemon, TestUser, create, error_code, req, test_user};
+use common::{Daemon, TestUser, create, error_code, reply_of, run_with_stdin, test_user, token};
 use serde_json::json;
 
 struct Users {
@@ -76,20 +75,16 @@ fn reseller_sees_and_touches_only_its_own_tokens() {
     assert_eq!(error_code(&r), "not_found");
     let r = d.call_as(a, "api_token_revoke_all", &[], None);
     assert_eq!(r.data.unwrap()["revoked"], 0);
-    let root_list = d.call(req("api_token_list")).data.unwrap();
     assert!(
-        root_list["tokens"].get("rootonly").is_some(),
+        d.tokens(None).get("rootonly").is_some(),
         "root's token untouched"
     );
 
     // get_details with root's token, sent by the reseller: not found.
     let mut cmd = d.cli_as(a);
     cmd.args(["--json", "details"]);
-    let out = common::run_with_stdin(
-        &mut cmd,
-        &format!("{}\n", root_token["token"].as_str().unwrap()),
-    );
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run_with_stdin(&mut cmd, &format!("{}\n", token(&root_token)));
+    let reply: serde_json::Value = reply_of(&out, "details");
     assert!(
         reply.get("data").is_none() || reply["data"].is_null(),
         "{reply}"
@@ -131,11 +126,7 @@ fn reseller_may_grant_only_what_it_holds() {
     let data = r.data.unwrap();
     assert_eq!(data["acls"], json!(["create-acct", "list-accts"]));
     // It is the reseller's token: root sees it under the reseller.
-    let owned = d
-        .call(req("api_token_list").user(Some(a.name.clone())))
-        .data
-        .unwrap();
-    assert!(owned["tokens"].get("t").is_some());
+    assert!(d.tokens(Some(&a.name)).get("t").is_some());
     // Its list shows only the privileges it can see.
     let r = d.call_as(a, "api_token_list", &[], None);
     let acls = r.data.unwrap()["tokens"]["t"]["acls"]
