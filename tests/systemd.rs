@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use apitokend_proto::Request;
 use apitokend_proto::client::Client;
-use common::{DAEMON, Daemon, create, error_code, req, start_fails, token, verify_req};
+use common::{DAEMON, Daemon, create, error_code, req, start_fails, token, verify_req, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -136,14 +136,11 @@ fn socket_activated(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(control.exists() && verify.exists()) {
-        assert!(
-            Instant::now() < deadline,
-            "systemd-socket-activate made no sockets"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        || control.exists() && verify.exists(),
+        || "systemd-socket-activate made no sockets".to_owned(),
+    );
     (child, control, verify)
 }
 

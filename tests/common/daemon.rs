@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::users::TestUser;
 use super::verify::{verify_cli_args, verify_req};
+use super::wait_until;
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_apitokend");
 pub const CLI: &str = env!("CARGO_BIN_EXE_apitoken");
@@ -183,15 +184,11 @@ impl Daemon {
 
     /// Waits (bounded) until the daemon's stderr contains `text` `n` times.
     pub fn wait_for_stderr(&self, text: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.stderr().matches(text).count() < n {
-            assert!(
-                Instant::now() < deadline,
-                "never saw {text:?} x{n} in: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(
+            Duration::from_secs(20),
+            || self.stderr().matches(text).count() >= n,
+            || format!("never saw {text:?} x{n} in: {}", self.stderr()),
+        );
     }
 
     /// Stops the daemon gracefully (its logger drains on the way out) and

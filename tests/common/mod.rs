@@ -14,6 +14,7 @@ pub mod verify;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use apitokend_proto::{Request, Response};
 use serde::de::DeserializeOwned;
@@ -103,6 +104,16 @@ pub fn now() -> i64 {
             .as_secs(),
     )
     .unwrap()
+}
+
+/// Polls `done` every 10 ms until it holds; past `limit`, fails with `why()`.
+#[track_caller]
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool, why: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", why());
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The permission bits of a file.
