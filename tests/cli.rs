@@ -3,6 +3,8 @@
 //!
 //! Tests run as root, so every command acts on root's tokens unless `--user`
 //! is given. Each test starts its own daemon.
+// Ran and the output parsers unwrap and panic outside #[test] fns, which
+// clippy.toml's allow-*-in-tests does not cover.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
@@ -10,7 +12,7 @@ mod common;
 use std::process::{Command, Output};
 
 use chrono::{Days, Local, NaiveDate, TimeZone};
-use common::{CLI, Daemon, create, run_with_stdin};
+use common::{CLI, Daemon, create, is_token, now, run_with_stdin, token};
 use serde_json::{Value, json};
 
 /// What one CLI run produced.
@@ -52,12 +54,6 @@ fn cli(d: &Daemon, args: &[&str]) -> Ran {
 /// Runs `d.cli()` with `args` and `stdin`.
 fn cli_stdin(d: &Daemon, args: &[&str], stdin: &str) -> Ran {
     run_with_stdin(d.cli().args(args), stdin).into()
-}
-
-fn is_token(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
 /// The token from `create`'s human output (the `Token:` line).
@@ -116,10 +112,6 @@ fn is_list_time(s: &str) -> bool {
 
 fn local(t: i64, fmt: &str) -> String {
     Local.timestamp_opt(t, 0).unwrap().format(fmt).to_string()
-}
-
-fn now() -> i64 {
-    Local::now().timestamp()
 }
 
 /// The sorted token names of a `--json list` reply.
@@ -459,10 +451,7 @@ fn exit_statuses() {
 #[test]
 fn token_is_read_from_stdin_never_argv() {
     let mut d = Daemon::start();
-    let token = create(&d, None, json!({"token_name": "piped"}))["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token(&create(&d, None, json!({"token_name": "piped"})));
 
     // No positional token is accepted.
     let r = cli(&d, &["details", &token]).expect(2);
@@ -602,12 +591,12 @@ fn tokens_never_reach_the_daemons_log() {
     .expect(0);
     let human = token_of(&r.stdout);
     let reply = cli(&d, &["--json", "create", "json"]).expect(0).json();
-    let json_token = reply["data"]["token"].as_str().unwrap().to_owned();
+    let json_token = token(&reply["data"]);
     assert!(is_token(&json_token));
     let reply = cli(&d, &["call", "api_token_create", "token_name=raw"])
         .expect(0)
         .json();
-    let raw = reply["data"]["token"].as_str().unwrap().to_owned();
+    let raw = token(&reply["data"]);
 
     for t in [&human, &json_token, &raw] {
         cli_stdin(&d, &["details"], &format!("{t}\n")).expect(0);
