@@ -12,7 +12,7 @@ mod common;
 use std::process::{Command, Output};
 
 use chrono::{Days, Local, NaiveDate, TimeZone};
-use common::{CLI, Daemon, create, is_token, now, run_with_stdin, token};
+use common::{CLI, Daemon, create, is_token, now, run_with_stdin, token, token_names};
 use serde_json::{Value, json};
 
 /// What one CLI run produced.
@@ -116,14 +116,7 @@ fn local(t: i64, fmt: &str) -> String {
 
 /// The sorted token names of a `--json list` reply.
 fn json_names(reply: &Value) -> Vec<String> {
-    let mut names: Vec<String> = reply["data"]["tokens"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    names.sort();
-    names
+    token_names(&reply["data"]["tokens"])
 }
 
 fn assert_not_logged(d: &mut Daemon, tokens: &[&str]) -> String {

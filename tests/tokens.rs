@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Daemon, assert_error, create, error_code, is_token, req, with_args};
+use common::{Daemon, assert_error, create, error_code, is_token, req, token_names, with_args};
 use serde_json::{Value, json};
 
 #[test]
@@ -346,14 +346,7 @@ fn update_rules() {
     let data = r.data.unwrap();
     assert_eq!(data["has_full_access"], 1);
     assert!(data.get("acls").is_none());
-    let names: Vec<String> = d
-        .tokens(None)
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    assert_eq!(names, vec!["two", "uno"]);
+    assert_eq!(token_names(&d.tokens(None)), ["two", "uno"]);
 }
 
 #[test]

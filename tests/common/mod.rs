@@ -24,7 +24,7 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use self::{
     daemon::{CLI, DAEMON, Daemon},
-    process::{check_config, run_with_stdin, start_fails},
+    process::{config_accepted, config_refused, run_with_stdin, start_fails},
     users::{TestUser, ensure_group, test_user},
     verify::{accepted, refused, verify_req},
 };
@@ -50,6 +50,13 @@ pub fn create(d: &Daemon, owner: Option<&str>, args: Value) -> Value {
 /// The token text in `create`'s reply data.
 pub fn token(data: &Value) -> String {
     data["token"].as_str().unwrap().to_owned()
+}
+
+/// The names in an `api_token_list` `tokens` object, sorted.
+pub fn token_names(tokens: &Value) -> Vec<String> {
+    let mut names: Vec<String> = tokens.as_object().unwrap().keys().cloned().collect();
+    names.sort();
+    names
 }
 
 /// The error code of a failure reply (the reply must be a failure).

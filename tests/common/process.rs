@@ -25,13 +25,33 @@ pub fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
 }
 
 /// `apitokend --config FILE --check-config`.
-pub fn check_config(cfg: &Path) -> Output {
+fn check_config(cfg: &Path) -> Output {
     Command::new(DAEMON)
         .arg("--config")
         .arg(cfg)
         .arg("--check-config")
         .output()
         .unwrap()
+}
+
+/// `--check-config` must accept `cfg`; the effective settings it prints.
+#[track_caller]
+pub fn config_accepted(cfg: &Path) -> toml::Value {
+    let out = check_config(cfg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
+/// `--check-config` must refuse `cfg` (exit 1); its stderr.
+#[track_caller]
+pub fn config_refused(cfg: &Path) -> String {
+    let out = check_config(cfg);
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Starts a daemon on `cfg` that must refuse to start (exit 1); its stderr.
