@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Daemon, create, error_code, now, path_str, run_with_stdin, token};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const SUCCESS: &str = "pamtester: successfully authenticated";
 const ACCOUNT_OK: &str = "pamtester: account management done";
@@ -171,11 +171,16 @@ fn assert_fails_with(out: &Output, message: &'static str) {
     assert_outcome(out, Want::Fails(message), "");
 }
 
+/// A root token made with `args`, and a service against `d` with `extra`
+/// module arguments.
+fn token_and_service(d: &Daemon, args: Value, extra: &str) -> (String, Service) {
+    (token(&create(d, None, args)), Service::for_daemon(d, extra))
+}
+
 #[test]
 fn success_then_account_management() {
     let d = Daemon::start();
-    let t = token(&create(&d, None, json!({"token_name": "ftp"})));
-    let svc = Service::for_daemon(&d, "");
+    let (t, svc) = token_and_service(&d, json!({"token_name": "ftp"}), "");
     assert_success(&svc.auth("root", Some("192.0.2.10"), &t));
     // Same transaction: the account phase vouches for what auth verified.
     let out = svc.run(
@@ -197,8 +202,7 @@ fn success_then_account_management() {
 #[test]
 fn wrong_token_and_unknown_user() {
     let d = Daemon::start();
-    let t = token(&create(&d, None, json!({"token_name": "ftp"})));
-    let svc = Service::for_daemon(&d, "");
+    let (t, svc) = token_and_service(&d, json!({"token_name": "ftp"}), "");
     let wrong = "0000000000AAAAAAAAAABBBBBBBBBB12";
     let lower = t.to_lowercase();
     for (user, password, label) in [
@@ -225,12 +229,11 @@ fn wrong_token_and_unknown_user() {
 #[test]
 fn refused_address() {
     let d = Daemon::start();
-    let t = token(&create(
+    let (t, svc) = token_and_service(
         &d,
-        None,
         json!({"token_name": "lan", "whitelist_ip": ["10.1.0.0/16"]}),
-    ));
-    let svc = Service::for_daemon(&d, "");
+        "",
+    );
     for (rhost, want) in [
         ("192.0.2.10", Want::Fails(AUTH_ERR)),
         ("10.2.0.1", Want::Fails(AUTH_ERR)),
@@ -245,12 +248,11 @@ fn refused_address() {
 #[test]
 fn missing_privilege() {
     let d = Daemon::start();
-    let t = token(&create(
+    let (t, svc) = token_and_service(
         &d,
-        None,
         json!({"token_name": "info", "acl": ["basic-system-info"]}),
-    ));
-    let svc = Service::for_daemon(&d, "");
+        "",
+    );
     assert_fails_with(&svc.auth("root", Some("192.0.2.10"), &t), AUTH_ERR);
     // The same token for a function its privilege covers.
     let version = Service::new(&format!(
@@ -263,12 +265,11 @@ fn missing_privilege() {
 #[test]
 fn expired_token() {
     let d = Daemon::start();
-    let t = token(&create(
+    let (t, svc) = token_and_service(
         &d,
-        None,
         json!({"token_name": "temp", "expires_at": now() + 3600}),
-    ));
-    let svc = Service::for_daemon(&d, "");
+        "",
+    );
     assert_success(&svc.auth("root", Some("192.0.2.10"), &t));
     d.set_now(now() + 7200);
     assert_fails_with(&svc.auth("root", Some("192.0.2.10"), &t), AUTH_ERR);
@@ -287,8 +288,7 @@ fn suspended_owner() {
 #[test]
 fn daemon_down_or_stuck_is_authinfo_unavail() {
     let mut d = Daemon::start();
-    let t = token(&create(&d, None, json!({"token_name": "ftp"})));
-    let svc = Service::for_daemon(&d, "timeout_ms=300");
+    let (t, svc) = token_and_service(&d, json!({"token_name": "ftp"}), "timeout_ms=300");
     assert_success(&svc.auth("root", Some("192.0.2.10"), &t));
     // Stopped: connects (the socket still listens) but never answers.
     d.signal(nix::sys::signal::Signal::SIGSTOP);
@@ -374,8 +374,7 @@ fn no_rhost_is_refused_unless_allowed() {
 #[test]
 fn host_name_rhost_is_refused() {
     let d = Daemon::start();
-    let t = token(&create(&d, None, json!({"token_name": "any"})));
-    let svc = Service::for_daemon(&d, "allow_no_rhost");
+    let (t, svc) = token_and_service(&d, json!({"token_name": "any"}), "allow_no_rhost");
     for name in ["client.example.com", "localhost"] {
         assert_fails_with(&svc.auth("root", Some(name), &t), AUTH_ERR);
     }
@@ -434,8 +433,7 @@ fn a_password_not_shaped_like_a_token_never_reaches_the_daemon() {
     let d = Daemon::builder()
         .config("[lockout]\nmax_failures = 1\nwindow_secs = 300\ncooldown_secs = 900\n")
         .start();
-    let t = token(&create(&d, None, json!({"token_name": "ftp"})));
-    let svc = Service::for_daemon(&d, "");
+    let (t, svc) = token_and_service(&d, json!({"token_name": "ftp"}), "");
     for password in ["hunter2", "correct horse battery staple", &t.to_lowercase()] {
         let out = svc.auth("root", Some("192.0.2.10"), password);
         assert_fails_with(&out, AUTH_ERR);

@@ -29,15 +29,19 @@ fn accept_returns_effective_privileges() {
     assert_eq!(data["acls"], json!(["basic-system-info", "list-accts"]));
     // An alternative privilege suffices (version: basic-system-info or clustering).
     accepted(&d, "root", &limited, "192.0.2.1", "version");
-    assert_eq!(
-        refused(&d, "root", &limited, "192.0.2.1", "createacct"),
-        "acl_denied"
-    );
-    // A function not in the table needs `all`.
-    assert_eq!(
-        refused(&d, "root", &limited, "192.0.2.1", "some_plugin_function"),
-        "acl_denied"
-    );
+    for (function, label) in [
+        ("createacct", "a privilege the token lacks"),
+        (
+            "some_plugin_function",
+            "a function not in the table needs `all`",
+        ),
+    ] {
+        assert_eq!(
+            refused(&d, "root", &limited, "192.0.2.1", function),
+            "acl_denied",
+            "{label}"
+        );
+    }
     accepted(&d, "root", &full, "192.0.2.1", "some_plugin_function");
 }
 
@@ -211,14 +215,13 @@ fn changes_take_effect_on_the_very_next_verify() {
 
     // The reseller loses create-acct: both tokens lose it at once.
     d.write_resellers("res:list-accts,manage-api-tokens\n");
-    assert_eq!(
-        refused(&d, "res", &t, "10.0.0.1", "createacct"),
-        "acl_denied"
-    );
-    assert_eq!(
-        refused(&d, "res", &full, "10.0.0.1", "createacct"),
-        "acl_denied"
-    );
+    for (tok, name) in [(&t, "t"), (&full, "full")] {
+        assert_eq!(
+            refused(&d, "res", tok, "10.0.0.1", "createacct"),
+            "acl_denied",
+            "{name}"
+        );
+    }
     let data = accepted(&d, "res", &t, "10.0.0.1", "listaccts");
     assert_eq!(data["acls"], json!(["list-accts"]));
 
