@@ -68,7 +68,6 @@ fn end_of_day<Tz: TimeZone>(date: NaiveDate, tz: &Tz) -> Option<i64> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, Timelike};

@@ -299,7 +299,6 @@ pub unsafe extern "C" fn pam_sm_acct_mgmt(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

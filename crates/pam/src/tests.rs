@@ -1,5 +1,4 @@
 //! Unit tests of the decisions, with a scripted fake handle and verifier.
-#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
