@@ -4,7 +4,7 @@
 //! an administrator adds in `acls_file` for plugins (`software-*` and the
 //! like). `all` implies every privilege.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// The privilege that implies every other one.
@@ -24,10 +24,20 @@ pub const DANGEROUS: &[&str] = &[
     "cpanel-api",
 ];
 
-/// The set of privilege names the daemon accepts in a token.
+/// The set of privilege names the daemon accepts in a token, each with
+/// the group it is listed under (`[category]` lines in `acls.conf`, as the
+/// WHM privileges page groups them; shown by `apitoken acls`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Catalog {
-    known: BTreeSet<String>,
+    known: BTreeMap<String, String>,
+}
+
+/// The group of privileges listed before any `[category]` line.
+pub const NO_CATEGORY: &str = "other";
+
+/// True for the privileges in [`DANGEROUS`].
+pub fn bypasses_limits(acl: &str) -> bool {
+    DANGEROUS.contains(&acl)
 }
 
 /// A privilege name is lowercase letters, digits, `-` and `_`.
@@ -71,22 +81,39 @@ impl Catalog {
     }
 
     fn parse(text: &str, origin: &str) -> Result<Catalog, String> {
-        let mut known = BTreeSet::from([ALL.to_owned()]);
+        let mut known = BTreeMap::new();
+        let mut category = NO_CATEGORY.to_owned();
         for (n, line) in data_lines(text) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                let name = name.trim();
+                if !is_valid_name(name) {
+                    return Err(format!("{origin}:{n}: invalid category name {name:?}"));
+                }
+                name.clone_into(&mut category);
+                continue;
+            }
             if !is_valid_name(line) {
                 return Err(format!("{origin}:{n}: invalid privilege name {line:?}"));
             }
-            known.insert(line.to_owned());
+            known.insert(line.to_owned(), category.clone());
         }
+        known
+            .entry(ALL.to_owned())
+            .or_insert_with(|| "everything".to_owned());
         Ok(Catalog { known })
     }
 
     pub fn is_known(&self, acl: &str) -> bool {
-        self.known.contains(acl)
+        self.known.contains_key(acl)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.known.iter().map(String::as_str)
+        self.known.keys().map(String::as_str)
+    }
+
+    /// Every known privilege with its category, sorted by name.
+    pub fn categorised(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.known.iter().map(|(n, c)| (n.as_str(), c.as_str()))
     }
 }
 
@@ -158,6 +185,43 @@ impl FunctionTable {
         self.needs.len()
     }
 
+    /// Every listed function with its alternatives, sorted by function.
+    pub fn entries(&self) -> Vec<(&str, &[String])> {
+        let mut all: Vec<(&str, &[String])> = self
+            .needs
+            .iter()
+            .map(|(f, p)| (f.as_str(), p.as_slice()))
+            .collect();
+        all.sort_unstable_by_key(|(f, _)| *f);
+        all
+    }
+
+    /// Why `token` may not call `function` (which [`permits`] refused): the
+    /// privilege it needs, or, for a function not in the table (a typo,
+    /// usually), that fact and the closest listed names.
+    ///
+    /// [`permits`]: FunctionTable::permits
+    pub fn denial(&self, token: &str, function: &str) -> String {
+        let shown = crate::text::shown(function, 64);
+        match self.needs.get(function) {
+            Some(alternatives) => {
+                let quoted: Vec<String> = alternatives.iter().map(|p| format!("“{p}”")).collect();
+                format!(
+                    "the token “{token}” lacks the privilege for “{shown}” (it needs {})",
+                    quoted.join(" or ")
+                )
+            }
+            None => {
+                let near = crate::text::closest(function, self.needs.keys().map(String::as_str));
+                format!(
+                    "“{shown}” is not in the function table{}; an unlisted function needs “all”, \
+                     which the token “{token}” lacks",
+                    crate::text::did_you_mean(&near)
+                )
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.needs.is_empty()
     }
@@ -217,6 +281,19 @@ mod tests {
             assert!(c.is_known(p), "{p}");
         }
         assert_eq!(c.iter().count(), 64);
+        let categories: BTreeSet<&str> = c.categorised().map(|(_, cat)| cat).collect();
+        assert_eq!(
+            categories,
+            BTreeSet::from([
+                "everything",
+                "global",
+                "initial",
+                "package",
+                "standard",
+                "super"
+            ])
+        );
+        assert!(c.categorised().any(|e| e == ("list-accts", "standard")));
         assert!(DANGEROUS.iter().all(|d| c.is_known(d)));
         let f = FunctionTable::builtin();
         assert!(f.len() > 60);
@@ -243,6 +320,13 @@ mod tests {
         assert!(!f.permits(&h, "not_in_table"), "unlisted needs all");
         assert!(f.permits(&Holdings::All, "not_in_table"));
         assert!(f.permits(&Holdings::All, "reboot"));
+        let why = f.denial("t", "listaccts");
+        assert!(why.contains("it needs “list-accts”"), "{why}");
+        let why = f.denial("t", "listacct");
+        assert!(
+            why.contains("not in the function table (did you mean “listaccts”"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -29,20 +29,32 @@ pub struct Event<'a> {
     pub reason: &'a str,
 }
 
-/// Keeps printable ASCII, replaces anything else (quotes, backslashes,
-/// and spaces outside quoted text) with `?`, and bounds the length.
+/// Escapes a value for an audit line, keeping at most `max` characters of
+/// it: printable ASCII stays, `\` and `"` become `\\` and `\"`, a space
+/// outside quoted text becomes `\x20`, newline, return and tab become
+/// `\n`, `\r`, `\t`, and any other character (control, non-ASCII) its
+/// code point, `\u{e9}` (in the quoted reason, spaces and the quote marks
+/// “ ” stay). Nothing is lost (two different names never look
+/// alike: a Cyrillic `а` in `аdmin` shows as `\u{430}dmin`), a hostile
+/// value cannot forge fields or lines, and input text always reaches the
+/// line as ASCII.
 fn clean_with(s: &str, max: usize, spaces: bool) -> String {
-    let mut out: String = s
-        .chars()
-        .take(max)
-        .map(|c| {
-            if (c.is_ascii_graphic() && c != '"' && c != '\\') || (spaces && c == ' ') {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.chars().take(max) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            // Quoted text (the reason): spaces, and the daemon's own quote
+            // marks around names, stay as they are.
+            ' ' | '“' | '”' if spaces => out.push(c),
+            ' ' => out.push_str("\\x20"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_ascii_graphic() => out.push(c),
+            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
     if s.chars().count() > max {
         out.push_str("...");
     }
@@ -168,9 +180,33 @@ mod tests {
         });
         assert_eq!(
             line,
-            "audit: command=api_token_revoke result=refused error=not_found peer_uid=1001 peer_pid=42 \
-             user=bob??x=1 token_name=ok-name,evil?result=ok reason=\"no ?such? token?\""
+            r#"audit: command=api_token_revoke result=refused error=not_found peer_uid=1001 peer_pid=42 user=bob\"\x20x=1 token_name=ok-name,evil\nresult=ok reason="no \"such\" token\n""#
         );
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn non_ascii_is_escaped_not_lost() {
+        let names = vec![
+            "café".to_owned(),
+            "\u{430}dmin".to_owned(),
+            "a\\b\u{202e}".to_owned(),
+        ];
+        let line = format(&Event {
+            command: "api_token_create",
+            token_names: &names,
+            error: Some("invalid_name"),
+            reason: "invalid token_name “café”",
+            ..Event::default()
+        });
+        assert!(
+            line.contains(r"token_name=caf\u{e9},\u{430}dmin,a\\b\u{202e} "),
+            "{line}"
+        );
+        assert!(
+            line.contains(r#"reason="invalid token_name “caf\u{e9}”""#),
+            "{line}"
+        );
+        assert!(line.replace(['“', '”'], "").is_ascii(), "{line}");
     }
 }

@@ -88,10 +88,10 @@ pub(crate) fn authorize(
         (Caller::Root, Scope::Tokens) => Decision::Allow(Actor {
             owner: requested_user.unwrap_or("root").to_owned(),
         }),
-        (Caller::Root, Scope::Server) => Decision::Allow(Actor {
+        (Caller::Root, Scope::Server | Scope::Overview) => Decision::Allow(Actor {
             owner: "root".to_owned(),
         }),
-        (Caller::Reseller(account), Scope::Tokens) => {
+        (Caller::Reseller(account), Scope::Tokens | Scope::Overview) => {
             if requested_user.is_some_and(|u| u != account.name) {
                 Decision::Deny(
                     ErrorCode::NotAuthorized,
@@ -123,10 +123,30 @@ pub(crate) fn authorize(
             ErrorCode::NotAuthorized,
             "account events and lockouts are root's alone".to_owned(),
         ),
-        (Caller::Unprivileged(_), Scope::Tokens | Scope::Server) => Decision::Deny(
-            ErrorCode::NotAuthorized,
-            "only root and WHM resellers may manage API tokens".to_owned(),
-        ),
+        (Caller::Unprivileged(_), Scope::Tokens | Scope::Server | Scope::Overview) => {
+            Decision::Deny(
+                ErrorCode::NotAuthorized,
+                "only root and WHM resellers may manage API tokens".to_owned(),
+            )
+        }
+    }
+}
+
+/// How much of the daemon's state `status` shows a caller.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StatusView {
+    /// Root: sockets, every count, cache, lockouts, the last reload.
+    Server,
+    /// A reseller: the version, uptime and its own tokens only.
+    Owner,
+}
+
+/// What `status` shows `caller` (once [`authorize`] let it ask).
+pub(crate) fn status_view(caller: &Caller) -> StatusView {
+    match caller {
+        Caller::Root => StatusView::Server,
+        Caller::Reseller(_) | Caller::Unprivileged(_) => StatusView::Owner,
     }
 }
 
@@ -156,7 +176,7 @@ mod tests {
     fn decision_table() {
         let ok = reseller("manage-api-tokens,list-accts", false);
         for c in Command::ALL {
-            let token_cmd = c.scope() == Scope::Tokens;
+            let token_cmd = matches!(c.scope(), Scope::Tokens | Scope::Overview);
             // root: everything, as any owner
             assert!(matches!(
                 authorize(&Caller::Root, c, Some("bob")),

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::accounts::Accounts;
 use crate::acl::{Catalog, FunctionTable};
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::logging;
 use crate::store::{Store, TokenRecord, Usage};
 use crate::tokens::{Hasher, Pepper};
+use crate::verify::cache::VerifiedCache;
 use crate::verify::lockout::Lockout;
 use crate::verify::usage::UsageTracker;
 
@@ -30,11 +31,30 @@ pub struct State {
     /// Brute-force lockout of verify callers, per address.
     pub(crate) lockout: Lockout,
     pub(crate) usage: UsageTracker,
+    /// Tokens this process has checked with Argon2 (the verify path's; here
+    /// so `status` can report its size).
+    pub(crate) verified: VerifiedCache,
+    /// When this state was opened (the daemon's start), by the clock.
+    pub(crate) started_at: i64,
+    /// The control and verify socket paths being served, once bound.
+    sockets: OnceLock<(PathBuf, PathBuf)>,
+    last_reload: Mutex<Option<ReloadReport>>,
     catalog: RwLock<Arc<Catalog>>,
     functions: RwLock<Arc<FunctionTable>>,
     expiry_warning_secs: AtomicI64,
     /// cPanel accounting log to append change lines to, if any.
     accounting_log: RwLock<Option<PathBuf>>,
+}
+
+/// Entries kept in the verified cache.
+const CACHE_CAPACITY: usize = 200_000;
+
+/// What the last SIGHUP did: when, and what it could not apply (empty: all
+/// of it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ReloadReport {
+    pub(crate) at: i64,
+    pub(crate) problems: Vec<String>,
 }
 
 fn warning_secs(config: &Config) -> i64 {
@@ -57,9 +77,13 @@ impl State {
             accounts: Accounts::new(&config.accounts_dir),
             hasher: Hasher::new(&config.argon2)?,
             pepper,
-            clock,
+            clock: Arc::clone(&clock),
             lockout: Lockout::new(config.lockout.clone()),
             usage: UsageTracker::default(),
+            verified: VerifiedCache::new(CACHE_CAPACITY),
+            started_at: clock.now(),
+            sockets: OnceLock::new(),
+            last_reload: Mutex::new(None),
             catalog: RwLock::new(Arc::new(Catalog::load(config.acls_file.as_deref())?)),
             functions: RwLock::new(Arc::new(FunctionTable::load(
                 config.functions_file.as_deref(),
@@ -101,16 +125,48 @@ impl State {
             .clone()
     }
 
+    /// The sockets being served (the daemon sets them once bound).
+    pub(crate) fn set_sockets(&self, control: PathBuf, verify: PathBuf) {
+        let _ = self.sockets.set((control, verify));
+    }
+
+    pub(crate) fn sockets(&self) -> Option<&(PathBuf, PathBuf)> {
+        self.sockets.get()
+    }
+
+    pub(crate) fn last_reload(&self) -> Option<ReloadReport> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Remembers the outcome of a reload for `status`.
+    pub(crate) fn record_reload(&self, problems: Vec<String>) {
+        let report = ReloadReport {
+            at: self.clock.now(),
+            problems,
+        };
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+    }
+
     /// Applies what a reload may change live; a table that fails to load
-    /// keeps the previous one (and says so).
-    pub(crate) fn reload(&self, fresh: &Config) {
+    /// keeps the previous one (and says so). Returns what was not applied.
+    pub(crate) fn reload(&self, fresh: &Config) -> Vec<String> {
+        let mut problems = Vec::new();
         match Catalog::load(fresh.acls_file.as_deref()) {
             Ok(c) => *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c),
-            Err(e) => logging::error(&format!("reload: {e}; keeping the previous privilege list")),
+            Err(e) => {
+                logging::error(&format!("reload: {e}; keeping the previous privilege list"));
+                problems.push(format!("{e}; kept the previous privilege list"));
+            }
         }
         match FunctionTable::load(fresh.functions_file.as_deref()) {
             Ok(f) => *self.functions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(f),
-            Err(e) => logging::error(&format!("reload: {e}; keeping the previous function table")),
+            Err(e) => {
+                logging::error(&format!("reload: {e}; keeping the previous function table"));
+                problems.push(format!("{e}; kept the previous function table"));
+            }
         }
         self.expiry_warning_secs
             .store(warning_secs(fresh), Ordering::Relaxed);
@@ -119,6 +175,7 @@ impl State {
             .accounting_log
             .write()
             .unwrap_or_else(|p| p.into_inner()) = fresh.accounting_log.clone();
+        problems
     }
 
     /// Last use of a token: pending in memory, else as stored.

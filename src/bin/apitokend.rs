@@ -16,7 +16,8 @@ fn main() -> ExitCode {
     let config = match (&args.config, &args.dev_dir) {
         (Some(path), _) => Config::load(path).map_err(|e| daemon::StartError(e.to_string())),
         (None, Some(dir)) => daemon::dev_config(dir),
-        (None, None) => Ok(Config::default()),
+        (None, None) if args.check_config => Ok(Config::default()),
+        (None, None) => daemon::refuse_root_paths_as_non_root().map(|()| Config::default()),
     };
     let result = config.and_then(|config| {
         if args.check_config {
@@ -24,6 +25,9 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             Ok(())
         } else {
+            if args.dev_dir.is_some() {
+                eprintln!("{}", daemon::dev_hint(&config));
+            }
             daemon::run(&config, source)
         }
     });

@@ -23,6 +23,8 @@ pub(crate) enum Command {
     LockoutList,
     /// Root-only: lift lockouts.
     LockoutClear,
+    /// The daemon's version, uptime, counts and live tables.
+    Status,
 }
 
 /// Whose business a command is (what authorization asks first).
@@ -32,10 +34,13 @@ pub(crate) enum Scope {
     Tokens,
     /// The whole server: root alone.
     Server,
+    /// The daemon's state: root sees the server, a reseller that may
+    /// manage tokens its own share (`authz::status_view`).
+    Overview,
 }
 
 impl Command {
-    pub(crate) const ALL: [Command; 10] = [
+    pub(crate) const ALL: [Command; 11] = [
         Command::Create,
         Command::List,
         Command::Update,
@@ -46,6 +51,7 @@ impl Command {
         Command::AccountRename,
         Command::LockoutList,
         Command::LockoutClear,
+        Command::Status,
     ];
 
     pub(crate) const fn name(self) -> &'static str {
@@ -60,6 +66,7 @@ impl Command {
             Command::AccountRename => "account_rename",
             Command::LockoutList => "lockout_list",
             Command::LockoutClear => "lockout_clear",
+            Command::Status => "status",
         }
     }
 
@@ -79,6 +86,7 @@ impl Command {
             | Command::AccountRename
             | Command::LockoutList
             | Command::LockoutClear => Scope::Server,
+            Command::Status => Scope::Overview,
         }
     }
 
@@ -93,7 +101,7 @@ impl Command {
             | Command::AccountRemove
             | Command::AccountRename
             | Command::LockoutClear => true,
-            Command::List | Command::GetDetails | Command::LockoutList => false,
+            Command::List | Command::GetDetails | Command::LockoutList | Command::Status => false,
         }
     }
 
@@ -109,7 +117,8 @@ impl Command {
             | Command::RevokeAll
             | Command::GetDetails
             | Command::LockoutList
-            | Command::LockoutClear => false,
+            | Command::LockoutClear
+            | Command::Status => false,
         }
     }
 
@@ -125,7 +134,8 @@ impl Command {
             | Command::GetDetails
             | Command::AccountRename
             | Command::LockoutList
-            | Command::LockoutClear => None,
+            | Command::LockoutClear
+            | Command::Status => None,
         }
     }
 
@@ -143,8 +153,22 @@ impl Command {
             }
             Command::LockoutList => "The system failed to list the lockouts",
             Command::LockoutClear => "The system failed to clear the lockouts",
+            Command::Status => "The system failed to report its status",
         }
     }
+}
+
+/// What to add to an unknown-command reason: where `verify` goes (the
+/// mistake the verify socket answers for the other way round), else the
+/// closest command names.
+pub(crate) fn hint(unknown: &str) -> String {
+    if unknown == crate::verify::COMMAND {
+        return ": “verify” goes to the verify socket (verify_socket; \
+                `apitoken verify` sends it there), not to the control socket"
+            .to_owned();
+    }
+    let near = crate::text::closest(unknown, Command::ALL.iter().map(|c| c.name()));
+    crate::text::did_you_mean(&near)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod lockout_admin;
 mod owner;
 mod reply;
 mod revoke;
+mod status;
 mod update;
 
 use std::sync::Arc;
@@ -67,7 +68,10 @@ impl Control {
 
     fn handle(&self, peer: &Peer, mut request: Request) -> Response {
         let Some(command) = Command::parse(&request.command) else {
-            let reason = format!("{}.", decode::unknown_command(&request.command, ""));
+            let reason = format!(
+                "{}.",
+                decode::unknown_command(&request.command, &command::hint(&request.command))
+            );
             return refuse_unparsed(
                 peer,
                 Undecodable {
@@ -185,6 +189,7 @@ fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> O
         Command::AccountRename => account_events::rename(ctx, Params(args)),
         Command::LockoutList => Ok(lockout_admin::list(ctx)),
         Command::LockoutClear => lockout_admin::clear(ctx, Params(args)),
+        Command::Status => status::run(ctx, Params(args)),
     }
 }
 

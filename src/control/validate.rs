@@ -121,7 +121,18 @@ pub fn parse_acls(
     if !unknown.is_empty() || !not_held.is_empty() {
         let mut parts = Vec::new();
         if !unknown.is_empty() {
-            parts.push(format!("unknown privileges: {}", unknown.join(", ")));
+            // A typo is the usual cause: name the closest known ones.
+            let mut near: Vec<&str> = acls
+                .iter()
+                .filter(|a| !catalog.is_known(a))
+                .flat_map(|a| crate::text::closest(a, catalog.iter()))
+                .collect();
+            near.dedup();
+            parts.push(format!(
+                "unknown privileges: {}{}",
+                unknown.join(", "),
+                crate::text::did_you_mean(&near)
+            ));
         }
         if !not_held.is_empty() {
             parts.push(format!(
@@ -165,7 +176,10 @@ pub fn parse_expiry(value: Option<String>, now: i64) -> Result<Option<Option<i64
     if t <= now {
         return Err(Failure::new(
             ErrorCode::InvalidExpiry,
-            format!("expires_at {t} is not in the future"),
+            format!(
+                "expires_at {} is not in the future",
+                crate::text::local_time(t)
+            ),
         ));
     }
     Ok(Some(Some(t)))
@@ -224,6 +238,8 @@ mod tests {
         for part in ["“bogus”", "“nope”", "“passwd”"] {
             assert!(f.why.contains(part), "{}", f.why);
         }
+        let f = parse_acls(&v(&["list-acct"]), &h, &c).unwrap_err();
+        assert!(f.why.contains("(did you mean “list-accts”?)"), "{}", f.why);
         assert!(parse_acls(&v(&["all"]), &h, &c).is_err());
         assert_eq!(
             parse_acls(&v(&["all", "passwd"]), &Holdings::All, &c).unwrap(),

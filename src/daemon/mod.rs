@@ -31,7 +31,7 @@ use crate::logging;
 use crate::verify::Verifier;
 use crate::verify::usage::FLUSH_INTERVAL;
 pub use reload::ConfigSource;
-pub use startup::{StartError, check, dev_config};
+pub use startup::{StartError, check, dev_config, dev_hint, refuse_root_paths_as_non_root};
 
 async fn terminated() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -134,8 +134,9 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
     // threads created later inherit none.
     let activated = systemd::take_activated_sockets()?;
     let prepared = startup::prepare(config, activated)?;
-    if let Err(e) = privileges::drop_all() {
-        if nix::unistd::geteuid().is_root() {
+    let root = nix::unistd::geteuid().is_root();
+    if let Err(e) = privileges::drop_all(root) {
+        if root {
             return Err(StartError(e));
         }
         eprintln!("apitokend: warning: {e} (not running as root)");
@@ -155,6 +156,7 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
     let control_handler = Arc::new(Control::new(Arc::clone(&state)));
     let limits = config.limits.clone();
     let (control_path, verify_path) = (prepared.control.path.clone(), prepared.verify.path.clone());
+    state.set_sockets(control_path.clone(), verify_path.clone());
     let owned_paths: Vec<PathBuf> = [&prepared.control, &prepared.verify]
         .into_iter()
         .filter(|s| s.owned)

@@ -11,7 +11,12 @@ use caps::CapSet;
 /// effective), makes the process non-dumpable and sets no_new_privs.
 /// Sets that are already empty are left alone, so this also works under a
 /// seccomp filter that forbids `capset` once systemd has emptied them.
-pub(super) fn drop_all() -> Result<(), String> {
+///
+/// Not root (the `--dev-dir` playground): the process holds no capability,
+/// and the bounding set cannot be cleared without CAP_SETPCAP; it needs
+/// no clearing either, since with no_new_privs no exec can gain anything
+/// it allows. So it is left alone, and the playground prints no warning.
+pub(super) fn drop_all(root: bool) -> Result<(), String> {
     for set in [
         CapSet::Bounding,
         CapSet::Ambient,
@@ -19,6 +24,9 @@ pub(super) fn drop_all() -> Result<(), String> {
         CapSet::Permitted,
         CapSet::Effective,
     ] {
+        if matches!(set, CapSet::Bounding) && !root {
+            continue;
+        }
         let current =
             caps::read(None, set).map_err(|e| format!("cannot read {set:?} capabilities: {e}"))?;
         if !current.is_empty() {

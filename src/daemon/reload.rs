@@ -17,17 +17,19 @@ use crate::state::State;
 /// live does; a bad file keeps the old value; keys that need a restart are
 /// named in the log.
 pub(crate) fn reload(state: &State, running: &Config, source: &ConfigSource) {
+    let mut problems = Vec::new();
     let fresh = match source {
         ConfigSource::File(path) => match Config::load(path) {
             Ok(c) => c,
             Err(e) => {
                 logging::error(&format!("reload: {e}; keeping the running configuration"));
+                problems.push(format!("{e}; kept the running configuration"));
                 running.clone()
             }
         },
         ConfigSource::Fixed => running.clone(),
     };
-    state.reload(&fresh);
+    problems.extend(state.reload(&fresh));
     let restart_only = [
         ("state_dir", running.state_dir != fresh.state_dir),
         ("accounts_dir", running.accounts_dir != fresh.accounts_dir),
@@ -57,8 +59,10 @@ pub(crate) fn reload(state: &State, running: &Config, source: &ConfigSource) {
             logging::warn(&format!(
                 "reload: {key} changed; restart apitokend to apply it"
             ));
+            problems.push(format!("{key} changed; restart apitokend to apply it"));
         }
     }
+    state.record_reload(problems);
     logging::info("configuration reloaded");
 }
 

@@ -63,6 +63,37 @@ pub fn dev_config(dir: &Path) -> Result<Config, StartError> {
     })
 }
 
+/// Plain `apitokend` (no `--config`, no `--dev-dir`) as a non-root user
+/// would only fail on the first root path; say what to do instead.
+pub fn refuse_root_paths_as_non_root() -> Result<(), StartError> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let d = Config::default();
+    Err(StartError(format!(
+        "the default configuration uses root paths ({}, {}) and apitokend is not running as \
+         root.\nTo try it without root, run a playground: apitokend --dev-dir ./dev\n\
+         (or give a configuration of your own with --config FILE)",
+        d.state_dir.display(),
+        d.control_socket.display()
+    )))
+}
+
+/// What `--dev-dir` prints on start: how to point the CLI at it.
+pub fn dev_hint(config: &Config) -> String {
+    format!(
+        "apitokend: playground in {}; in another shell:\n  \
+         export APITOKEND_SOCKET={} APITOKEND_VERIFY_SOCKET={}",
+        config
+            .state_dir
+            .parent()
+            .unwrap_or(&config.state_dir)
+            .display(),
+        config.control_socket.display(),
+        config.verify_socket.display()
+    )
+}
+
 /// Validates what `--check-config` must: the config and the data files it names.
 pub fn check(config: &Config) -> Result<(), StartError> {
     Catalog::load(config.acls_file.as_deref())?;

@@ -13,7 +13,7 @@
 mod record;
 mod write;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -174,6 +174,25 @@ impl Store {
             out.push(decode(v)?);
         }
         Ok(out)
+    }
+
+    /// How many tokens each owner has, by owner name (keys only: no
+    /// record is decoded).
+    pub fn owner_counts(&self) -> Result<BTreeMap<String, usize>> {
+        let rtxn = self.read()?;
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for item in self.records.iter(&rtxn)? {
+            let (key, _) = item?;
+            let owner = key.split(|b| *b == 0).next().unwrap_or_default();
+            let owner = String::from_utf8_lossy(owner);
+            match counts.get_mut(owner.as_ref()) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(owner.into_owned(), 1);
+                }
+            }
+        }
+        Ok(counts)
     }
 
     pub fn find_by_index(&self, index: &Index) -> Result<Option<TokenRecord>> {

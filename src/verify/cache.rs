@@ -80,8 +80,8 @@ impl VerifiedCache {
         g.young.insert(index, snapshot);
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    /// Entries held now (for `status`).
+    pub fn len(&self) -> usize {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.young.len() + g.old.len()
     }

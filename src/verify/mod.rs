@@ -31,20 +31,16 @@ use crate::state::State;
 use crate::store::{IndexEntry, TokenRecord};
 use crate::text::shown;
 use crate::tokens::{Index, Token};
-use cache::{Snapshot, VerifiedCache};
+use cache::Snapshot;
 use lockout::Recorded;
 use request::parse_args;
 
 pub(crate) const COMMAND: &str = "verify";
 
-/// Entries kept in the verified cache.
-const CACHE_CAPACITY: usize = 200_000;
-
 /// Serves verify requests against the shared state.
 #[derive(Debug)]
 pub struct Verifier {
     state: Arc<State>,
-    cache: VerifiedCache,
     argon2_slots: Arc<Semaphore>,
 }
 
@@ -106,7 +102,6 @@ impl Verifier {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Verifier {
             state,
-            cache: VerifiedCache::new(CACHE_CAPACITY),
             argon2_slots: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
         }
     }
@@ -118,7 +113,8 @@ impl Verifier {
             Err(refused) => return Response::fail(COMMAND, refused.code, refused.reason),
         };
         if request.command != COMMAND {
-            let hint = ": the verify socket answers only “verify”.";
+            let hint = ": the verify socket answers only “verify”; management commands \
+                        go to the control socket.";
             return Response::fail(
                 &shown(&request.command, decode::COMMAND_SHOWN),
                 ErrorCode::UnknownCommand,
@@ -169,7 +165,10 @@ impl Verifier {
                 user,
                 ip: Some(&shown),
                 error: Some(ErrorCode::LockedOut.as_str()),
-                reason: &format!("{failures} failed verifies; locked out until {until}"),
+                reason: &format!(
+                    "{failures} failed verifies; locked out until {}",
+                    crate::text::local_time(until)
+                ),
                 ..audit::Event::default()
             });
         }
@@ -182,8 +181,9 @@ impl Verifier {
             return Err(refuse(
                 ErrorCode::LockedOut,
                 format!(
-                    "too many failed verifies from {}; locked out until {until}",
-                    req.ip
+                    "too many failed verifies from {}; locked out until {}",
+                    req.ip,
+                    crate::text::local_time(until)
                 ),
             ));
         }
@@ -210,7 +210,7 @@ impl Verifier {
                 "no such token for this user",
             ));
         };
-        let snapshot = match self.cache.get(&index) {
+        let snapshot = match self.state.verified.get(&index) {
             Some(s) if s.generation == entry.generation => s,
             stale => self.load(index, &entry, stale, digest).await?,
         };
@@ -229,11 +229,9 @@ impl Verifier {
             return Err(refuse_named(ErrorCode::IpNotAllowed, why, name));
         }
         let effective = effective(snapshot.acls.as_deref(), &account.holdings);
-        if !svc.functions().permits(&effective, &req.function) {
-            let why = format!(
-                "the token “{name}” lacks the privilege for “{}”",
-                req.function
-            );
+        let functions = svc.functions();
+        if !functions.permits(&effective, &req.function) {
+            let why = functions.denial(name, &req.function);
             return Err(refuse_named(ErrorCode::AclDenied, why, name));
         }
         svc.usage
@@ -267,7 +265,7 @@ impl Verifier {
         };
         let fresh = Arc::new(snapshot_of(&record));
         if stale.is_some_and(|s| s.verifier == record.verifier) {
-            self.cache.insert(index, Arc::clone(&fresh));
+            self.state.verified.insert(index, Arc::clone(&fresh));
             return Ok(fresh);
         }
         let _slot = self
@@ -276,7 +274,7 @@ impl Verifier {
             .await
             .map_err(|_| internal("the Argon2 limiter is closed"))?;
         // Another request may have verified this token while we waited.
-        if let Some(s) = self.cache.get(&index)
+        if let Some(s) = self.state.verified.get(&index)
             && s.verifier == record.verifier
             && s.generation == record.generation
         {
@@ -297,7 +295,7 @@ impl Verifier {
                 "no such token for this user",
             ));
         }
-        self.cache.insert(index, Arc::clone(&fresh));
+        self.state.verified.insert(index, Arc::clone(&fresh));
         Ok(fresh)
     }
 }
