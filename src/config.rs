@@ -127,15 +127,40 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads and validates `path`.
+    /// Reads and validates `path`. A relative `functions_file` or
+    /// `acls_file` is relative to the directory holding `path` (the shipped
+    /// file names the tables beside it, in /etc/apitokend or a checkout).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        Config::parse(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let dir = std::path::absolute(&dir)
+            .map_err(|e| ConfigError(format!("cannot resolve {}: {e}", dir.display())))?;
+        Config::parse_in(&text, Some(&dir))
+            .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
     }
 
+    /// Parses and validates configuration text that has no file (every
+    /// path must be absolute).
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        Config::parse_in(text, None)
+    }
+
+    fn parse_in(text: &str, dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        if let Some(dir) = dir {
+            for p in [&mut config.functions_file, &mut config.acls_file]
+                .into_iter()
+                .flatten()
+            {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -173,7 +198,10 @@ impl Config {
             ("accounting_log", &self.accounting_log),
         ] {
             if p.as_ref().is_some_and(|p| !p.is_absolute()) {
-                return Err(ConfigError(format!("{key} must be an absolute path")));
+                return Err(ConfigError(format!(
+                    "{key} must be an absolute path (functions_file and acls_file may be \
+                     relative to the configuration file)"
+                )));
             }
         }
         if self.control_socket == self.verify_socket {
@@ -252,6 +280,25 @@ mod tests {
             c.pepper_path(),
             PathBuf::from("/var/cpanel/apitokend/pepper")
         );
+    }
+
+    #[test]
+    fn data_files_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("apitokend.toml");
+        std::fs::write(
+            &cfg,
+            "functions_file = \"functions.conf\"\nacls_file = \"/abs/acls.conf\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&cfg).unwrap();
+        assert_eq!(c.functions_file, Some(dir.path().join("functions.conf")));
+        assert_eq!(c.acls_file, Some(PathBuf::from("/abs/acls.conf")));
+        // Without a file there is nothing to be relative to.
+        assert!(Config::parse("functions_file = \"functions.conf\"").is_err());
+        // Other paths stay absolute-only.
+        std::fs::write(&cfg, "state_dir = \"state\"\n").unwrap();
+        assert!(Config::load(&cfg).is_err());
     }
 
     #[test]
