@@ -5,65 +5,124 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use super::help;
 use super::when::{self, When};
 
 pub const DEFAULT_SOCKET: &str = "/run/apitokend/control.sock";
 pub const DEFAULT_VERIFY_SOCKET: &str = "/run/apitokend/verify.sock";
+/// Environment variables naming the sockets (after the flags).
+pub const SOCKET_ENV: &str = "APITOKEND_SOCKET";
+pub const VERIFY_SOCKET_ENV: &str = "APITOKEND_VERIFY_SOCKET";
+pub const DEFAULT_TIMEOUT: u64 = 30;
 
-const AFTER_HELP: &str = "\
-A token is never taken from the command line (other local users can read it): \
-commands that need one read it from standard input, with a hidden prompt on a terminal.
-
-Exit status: 0 success, 1 refused by the daemon, 2 usage error, 3 daemon unreachable.";
+const GLOBAL: &str = "Global options";
 
 /// Manage the WHM API tokens held by apitokend.
+///
+/// The socket options take no clap `env`/`default_value`: clap would show
+/// a value that came from the environment in usage lines as if the flag
+/// were required. `sockets` resolves them (flag, then variable, then
+/// default) and remembers which one it used for error messages.
 #[derive(Debug, Parser)]
-#[command(name = "apitoken", version, after_help = AFTER_HELP)]
+#[command(name = "apitoken", version, long_about = help::ABOUT,
+          after_long_help = help::examples_text(""), after_help = help::EXIT_STATUS)]
 pub struct Cli {
-    /// Control socket of the daemon.
-    #[arg(long, global = true, value_name = "PATH", env = "APITOKEND_SOCKET",
-          default_value = DEFAULT_SOCKET)]
-    pub socket: PathBuf,
+    /// Control socket of the daemon [default: $APITOKEND_SOCKET, else
+    /// /run/apitokend/control.sock].
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    pub socket: Option<PathBuf>,
 
-    /// Verify socket of the daemon (used by `verify`).
-    #[arg(long, global = true, value_name = "PATH", env = "APITOKEND_VERIFY_SOCKET",
-          default_value = DEFAULT_VERIFY_SOCKET)]
-    pub verify_socket: PathBuf,
+    /// Verify socket of the daemon, used by `verify` [default:
+    /// $APITOKEND_VERIFY_SOCKET, else /run/apitokend/verify.sock].
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    pub verify_socket: Option<PathBuf>,
 
     /// Print the daemon's reply as JSON and nothing else on standard output.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
-    /// Seconds to wait for the daemon.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+    /// Seconds to wait for the daemon [default: 30].
+    #[arg(long, global = true, value_name = "SECS", help_heading = GLOBAL,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub timeout: u64,
+    pub timeout: Option<u64>,
+
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_name = "WHEN", help_heading = GLOBAL,
+          value_enum, default_value_t = ColorChoice::Auto, hide_default_value = true)]
+    pub color: ColorChoice,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a token and print it (the only time it is ever shown).
+    #[command(long_about = help::CREATE, after_long_help = help::examples_text("create"))]
     Create(CreateArgs),
     /// List tokens, expired ones included.
+    #[command(long_about = help::LIST, after_long_help = help::examples_text("list"))]
     List(ListArgs),
     /// Show the token read from standard input.
+    #[command(long_about = help::DETAILS, after_long_help = help::examples_text("details"))]
     Details(DetailsArgs),
     /// Rename a token or change its privileges, addresses or expiry.
+    #[command(long_about = help::UPDATE, after_long_help = help::examples_text("update"))]
     Update(UpdateArgs),
     /// Revoke tokens by name, or all tokens of a user.
+    #[command(long_about = help::REVOKE, after_long_help = help::examples_text("revoke"))]
     Revoke(RevokeArgs),
     /// Check, as cpsrvd would, whether a token may call a function from an address.
+    #[command(long_about = help::VERIFY, after_long_help = help::examples_text("verify"))]
     Verify(VerifyArgs),
     /// Send a raw WHM API 1 call and print the JSON reply.
-    #[command(long_about = CALL_ABOUT)]
+    #[command(long_about = help::CALL, after_long_help = help::examples_text("call"))]
     Call(CallArgs),
     /// List addresses locked out of the verify socket, or lift lockouts (root).
+    #[command(long_about = help::LOCKOUTS, after_long_help = help::examples_text("lockouts"))]
     Lockouts(LockoutsArgs),
+    /// Show the daemon's version, uptime, sockets, counts and last reload.
+    #[command(long_about = help::STATUS, after_long_help = help::examples_text("status"))]
+    Status,
+    /// List the privileges a token may carry.
+    #[command(long_about = help::ACLS, after_long_help = help::examples_text("acls"))]
+    Acls(AclsArgs),
+    /// Show which privilege each WHM API 1 function needs.
+    #[command(long_about = help::FUNCTIONS, after_long_help = help::examples_text("functions"))]
+    Functions(FunctionsArgs),
+    /// Print a shell completion script.
+    #[command(long_about = help::COMPLETIONS, after_long_help = help::examples_text("completions"))]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AclsArgs {
+    /// Only the privileges that bypass a token's limits.
+    #[arg(long)]
+    pub bypassing: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FunctionsArgs {
+    /// Functions to show (default: all).
+    #[arg(value_name = "FUNCTION")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -75,13 +134,6 @@ pub struct LockoutsArgs {
     #[arg(long, conflicts_with = "clear")]
     pub clear_all: bool,
 }
-
-const CALL_ABOUT: &str = "\
-Send a raw WHM API 1 call and print the JSON reply, whatever its result.
-
-Never pass a secret as KEY=VALUE: the command line is visible to other users. \
-Use --stdin-arg KEY to read that value from standard input instead, e.g.
-  apitoken call api_token_get_details --stdin-arg token";
 
 /// The WHM user to act as.
 #[derive(Debug, Args)]
@@ -104,9 +156,13 @@ pub struct CreateArgs {
     /// allowed. Without --ip any address may use it.
     #[arg(long = "ip", value_name = "ADDR", value_delimiter = ',')]
     pub ips: Vec<String>,
-    /// Expiry: Unix time, YYYY-MM-DD (23:59:59 server time that day) or never.
+    /// Expiry: YYYY-MM-DD (until 23:59:59 local time that day), a Unix
+    /// time, or never (the default).
     #[arg(long, value_name = "WHEN", value_parser = parse_when)]
     pub expires: Option<When>,
+    /// Print only the token (for TOKEN=$(apitoken create ... --quiet)).
+    #[arg(long, short)]
+    pub quiet: bool,
     #[command(flatten)]
     pub owner: Owner,
 }
@@ -116,6 +172,13 @@ pub struct ListArgs {
     /// Show only tokens whose name contains TEXT (case-insensitive).
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
+    /// Show every value in full, whatever the terminal's width.
+    #[arg(long, short)]
+    pub wide: bool,
+    /// Every owner's tokens, with an Owner column (root; a reseller sees
+    /// its own).
+    #[arg(long, conflicts_with = "user")]
+    pub all_users: bool,
     #[command(flatten)]
     pub owner: Owner,
 }
@@ -124,6 +187,11 @@ pub struct ListArgs {
 pub struct DetailsArgs {
     #[command(flatten)]
     pub owner: Owner,
+    /// Never accepted: caught to explain that the token is read from stdin.
+    #[arg(hide = true, value_name = "TOKEN")]
+    pub token_in_argv: Vec<String>,
+    #[arg(long = "token", hide = true, value_name = "TOKEN")]
+    pub token_flag: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -142,7 +210,8 @@ pub struct UpdateArgs {
     /// Allow any address (clears the list).
     #[arg(long, conflicts_with = "ips")]
     pub any_ip: bool,
-    /// New expiry: Unix time, YYYY-MM-DD (23:59:59 server time that day) or never.
+    /// New expiry: YYYY-MM-DD (until 23:59:59 local time that day), a Unix
+    /// time, or never.
     #[arg(long, value_name = "WHEN", value_parser = parse_when)]
     pub expires: Option<When>,
     #[command(flatten)]
@@ -164,6 +233,9 @@ pub struct RevokeArgs {
     /// Confirm --all (ignored with names).
     #[arg(long)]
     pub yes: bool,
+    /// A name that does not exist is not an error.
+    #[arg(long)]
+    pub ignore_not_found: bool,
     #[command(flatten)]
     pub owner: Owner,
 }
@@ -179,6 +251,11 @@ pub struct VerifyArgs {
     /// WHM API 1 function to be called, e.g. listaccts.
     #[arg(long, value_name = "FN")]
     pub function: String,
+    /// Never accepted: caught to explain that the token is read from stdin.
+    #[arg(long = "token", hide = true, value_name = "TOKEN")]
+    pub token_flag: Option<String>,
+    #[arg(hide = true, value_name = "TOKEN")]
+    pub token_in_argv: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -226,9 +303,9 @@ mod tests {
     fn globals_go_before_or_after_the_subcommand() {
         let a = Cli::try_parse_from(["apitoken", "--json", "list", "--socket", "/x"]).unwrap();
         assert!(a.json);
-        assert_eq!(a.socket, PathBuf::from("/x"));
+        assert_eq!(a.socket, Some(PathBuf::from("/x")));
         let b = Cli::try_parse_from(["apitoken", "list", "--timeout", "5", "--json"]).unwrap();
-        assert_eq!(b.timeout, 5);
+        assert_eq!(b.timeout, Some(5));
         assert!(b.json);
     }
 
@@ -243,6 +320,9 @@ mod tests {
             &["apitoken", "revoke", "a", "--all"],
             &["apitoken", "verify", "--user", "u", "--ip", "1.2.3.4"],
             &["apitoken", "list", "--timeout", "0"],
+            &["apitoken", "create", "x", "--expires", "0"],
+            &["apitoken", "list", "--all-users", "--user", "bob"],
+            &["apitoken", "completions", "tcsh"],
         ] {
             let e = Cli::try_parse_from(argv).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{argv:?}");

@@ -7,24 +7,33 @@
 //! users can read it); commands that need one read it from stdin.
 
 pub mod args;
+pub mod help;
+mod info;
+mod list_table;
 mod render;
 mod request;
+mod sockets;
 mod stdin_token;
 mod table;
+mod term;
 pub mod when;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::path::Path;
 use std::time::Duration;
 
-use apitokend_proto::client::{ClientError, call_once};
+use apitokend_proto::Response;
+use apitokend_proto::client::{Client, ClientError, call_once};
 use clap::Parser;
 use clap::error::ErrorKind;
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
 
-use args::{Cli, Command};
-use render::{EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, Printed};
+use args::{Cli, Command, DEFAULT_TIMEOUT, ListArgs};
+use render::{EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, Printed};
+use sockets::Target;
 use stdin_token::ReadError;
+use term::Term;
 
 /// Runs `apitoken` with the process arguments; returns the exit status.
 pub fn run() -> i32 {
@@ -48,9 +57,28 @@ where
 }
 
 fn execute(cli: &Cli) -> i32 {
+    if let Command::Completions(a) = &cli.command {
+        let mut out = Vec::new();
+        clap_complete::generate(a.shell, &mut args::command(), "apitoken", &mut out);
+        return emit(&Printed {
+            stdout: Zeroizing::new(String::from_utf8_lossy(&out).into_owned()),
+            ..Printed::default()
+        });
+    }
     if let Err(message) = request::validate(&cli.command) {
         let _ = usage_error(&cli.command, &message).print();
         return EXIT_USAGE;
+    }
+    let target = sockets::target(cli);
+    let timeout = cli.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let term = term::detect(cli.color);
+    if let Command::List(
+        a @ ListArgs {
+            all_users: true, ..
+        },
+    ) = &cli.command
+    {
+        return all_users(cli, a, &target, timeout, &term);
     }
     let secret = match request::secret_needed(&cli.command) {
         None => None,
@@ -66,19 +94,17 @@ fn execute(cli: &Cli) -> i32 {
             }
         },
     };
-    let mut req = request::build(&cli.command, secret.as_ref().map(|s| s.as_str()));
+    let Some(mut req) = request::build(&cli.command, secret.as_ref().map(|s| s.as_str())) else {
+        return EXIT_OK;
+    };
     drop(secret);
 
-    let socket = match cli.command {
-        Command::Verify(_) => &cli.verify_socket,
-        _ => &cli.socket,
-    };
-    let reply = call_once(socket, Duration::from_secs(cli.timeout), &req);
+    let reply = call_once(&target.path, Duration::from_secs(timeout), &req);
     request::scrub(&mut req);
     let mut reply = match reply {
         Ok(r) => r,
         Err(e) => {
-            warn(&unreachable(socket, cli.timeout, &e));
+            let _ = io::stderr().write_all(sockets::unreachable(&target, timeout, &e).as_bytes());
             return EXIT_UNREACHABLE;
         }
     };
@@ -86,7 +112,7 @@ fn execute(cli: &Cli) -> i32 {
     let printed = if cli.json || matches!(cli.command, Command::Call(_)) {
         render::json(&cli.command, &reply)
     } else {
-        render::human(&cli.command, &reply, &chrono::Local)
+        render::human(&cli.command, &reply, &chrono::Local, &term)
     };
     if let Some(data) = reply.data.as_mut() {
         request::scrub_value(data);
@@ -94,32 +120,111 @@ fn execute(cli: &Cli) -> i32 {
     emit(&printed)
 }
 
-/// A clap-style usage error, with the subcommand's usage line.
-fn usage_error(command: &Command, message: &str) -> clap::Error {
-    let name = match command {
-        Command::Revoke(_) => "revoke",
-        Command::Call(_) => "call",
-        _ => "",
+/// `list --all-users`: the owners from `status`, then each one's list, on
+/// one connection. Root sees every owner; a reseller, itself.
+fn all_users(cli: &Cli, a: &ListArgs, target: &Target, timeout: u64, term: &Term) -> i32 {
+    let fetched = (|| -> Result<Result<Vec<(String, Response)>, Response>, ClientError> {
+        let mut client = Client::connect(&target.path, Duration::from_secs(timeout))?;
+        let status = client.call(&request::status(&["owners"]))?;
+        if !status.is_ok() {
+            return Ok(Err(status));
+        }
+        let owners: Vec<String> = status
+            .data
+            .as_ref()
+            .and_then(|d| d.get("owner_tokens"))
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut lists = Vec::with_capacity(owners.len());
+        for owner in owners {
+            let reply = client
+                .call(&apitokend_proto::Request::new("api_token_list").user(Some(owner.clone())))?;
+            if !reply.is_ok() {
+                return Ok(Err(reply));
+            }
+            lists.push((owner, reply));
+        }
+        Ok(Ok(lists))
+    })();
+    let lists = match fetched {
+        Ok(Ok(lists)) => lists,
+        Ok(Err(refusal)) => {
+            return emit(&if cli.json {
+                render::json(&cli.command, &refusal)
+            } else {
+                render::human(&cli.command, &refusal, &chrono::Local, term)
+            });
+        }
+        Err(e) => {
+            let _ = io::stderr().write_all(sockets::unreachable(target, timeout, &e).as_bytes());
+            return EXIT_UNREACHABLE;
+        }
     };
-    let mut top = args::command();
-    top.build();
-    match top.find_subcommand_mut(name) {
-        Some(sub) => sub.error(ErrorKind::ArgumentConflict, message),
-        None => top.error(ErrorKind::ArgumentConflict, message),
+    let empty = Map::new();
+    let tokens = |r: &Response| -> Map<String, Value> {
+        r.data
+            .as_ref()
+            .and_then(|d| d.get("tokens"))
+            .and_then(Value::as_object)
+            .unwrap_or(&empty)
+            .clone()
+    };
+    if cli.json {
+        let owners: Map<String, Value> = lists
+            .iter()
+            .map(|(o, r)| (o.clone(), json!({ "tokens": tokens(r) })))
+            .collect();
+        let all = json!({ "owners": owners });
+        return emit(&Printed {
+            stdout: Zeroizing::new(format!(
+                "{}\n",
+                serde_json::to_string_pretty(&all).unwrap_or_default()
+            )),
+            ..Printed::default()
+        });
+    }
+    let maps: Vec<(String, Map<String, Value>)> =
+        lists.iter().map(|(o, r)| (o.clone(), tokens(r))).collect();
+    let owners: Vec<(Option<&str>, &Map<String, Value>)> =
+        maps.iter().map(|(o, m)| (Some(o.as_str()), m)).collect();
+    let style = list_table::ListStyle {
+        search: a.search.as_deref(),
+        width: term.width,
+        color: term.color,
+        wide: a.wide,
+    };
+    emit(&Printed {
+        stdout: Zeroizing::new(list_table::list_table(&owners, &style, &chrono::Local)),
+        ..Printed::default()
+    })
+}
+
+/// The subcommand's name, for its usage line in errors.
+fn name(command: &Command) -> &'static str {
+    match command {
+        Command::Create(_) => "create",
+        Command::List(_) => "list",
+        Command::Details(_) => "details",
+        Command::Update(_) => "update",
+        Command::Revoke(_) => "revoke",
+        Command::Verify(_) => "verify",
+        Command::Call(_) => "call",
+        Command::Lockouts(_) => "lockouts",
+        Command::Status => "status",
+        Command::Acls(_) => "acls",
+        Command::Functions(_) => "functions",
+        Command::Completions(_) => "completions",
     }
 }
 
-fn unreachable(socket: &Path, timeout: u64, e: &ClientError) -> String {
-    let at = socket.display();
-    match e {
-        ClientError::Connect(err) => format!("apitoken: cannot reach apitokend at {at}: {err}"),
-        ClientError::Timeout => {
-            format!("apitoken: apitokend at {at} did not answer within {timeout} s")
-        }
-        ClientError::Io(err) => format!("apitoken: connection to apitokend at {at} failed: {err}"),
-        ClientError::Protocol(m) => {
-            format!("apitoken: unexpected reply from apitokend at {at}: {m}")
-        }
+/// A clap-style usage error, with the subcommand's usage line.
+fn usage_error(command: &Command, message: &str) -> clap::Error {
+    let mut top = args::command();
+    top.build();
+    match top.find_subcommand_mut(name(command)) {
+        Some(sub) => sub.error(ErrorKind::ArgumentConflict, message),
+        None => top.error(ErrorKind::ArgumentConflict, message),
     }
 }
 

@@ -10,8 +10,11 @@ use chrono::TimeZone;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::args::Command;
+use super::args::{Command, CreateArgs, UpdateArgs};
+use super::info;
+use super::list_table::{self, ListStyle};
 use super::table::{self, int, strings, text};
+use super::term::Term;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_REFUSED: i32 = 1;
@@ -68,7 +71,7 @@ pub fn json(command: &Command, reply: &Response) -> Printed {
 }
 
 /// Human output for `command`'s reply.
-pub fn human<Tz: TimeZone>(command: &Command, reply: &Response, tz: &Tz) -> Printed
+pub fn human<Tz: TimeZone>(command: &Command, reply: &Response, tz: &Tz, term: &Term) -> Printed
 where
     Tz::Offset: Display,
 {
@@ -84,29 +87,42 @@ where
     let null = Value::Null;
     let data = reply.data.as_ref().unwrap_or(&null);
     match command {
-        Command::Create(_) => Printed::out(created(data, tz)),
+        Command::Create(a) if a.quiet => Printed::out(format!("{}\n", text(data, "token"))),
+        Command::Create(a) => Printed {
+            stderr: create_notes(a),
+            ..Printed::out(created(data, tz))
+        },
         Command::List(a) => {
             let empty = serde_json::Map::new();
             let tokens = data
                 .get("tokens")
                 .and_then(Value::as_object)
                 .unwrap_or(&empty);
-            Printed::out(table::list_table(tokens, a.search.as_deref(), tz))
+            let style = ListStyle {
+                search: a.search.as_deref(),
+                width: term.width,
+                color: term.color,
+                wide: a.wide,
+            };
+            Printed::out(list_table::list_table(&[(None, tokens)], &style, tz))
         }
         Command::Details(_) if data.is_null() => {
             Printed::fail("No such token among your tokens (or it has expired).\n".to_owned())
         }
         Command::Details(_) => Printed::out(table::lines(&table::record_fields(data, tz))),
-        Command::Update(a) => Printed::out(format!(
-            "Token \"{}\" updated.\n{}",
-            a.name,
-            table::lines(&table::record_fields(data, tz))
-        )),
+        Command::Update(a) => Printed {
+            stderr: update_notes(a),
+            ..Printed::out(format!(
+                "Token \"{}\" updated.\n{}",
+                a.name,
+                table::lines(&table::record_fields(data, tz))
+            ))
+        },
         Command::Revoke(a) if a.all => Printed::out(format!(
             "Revoked {} token(s).\n",
             int(data, "revoked").unwrap_or(0)
         )),
-        Command::Revoke(_) => Printed::out(revoked(data)),
+        Command::Revoke(a) => revoked(data, a.ignore_not_found),
         Command::Verify(_) => Printed::out(accepted(data)),
         Command::Call(_) => json(command, reply),
         Command::Lockouts(a) if a.clear_all || !a.clear.is_empty() => {
@@ -118,7 +134,50 @@ where
             })
         }
         Command::Lockouts(_) => Printed::out(lockouts(data, tz)),
+        Command::Status => Printed::out(info::status(data, tz)),
+        Command::Acls(a) => Printed::out(info::acls(data, a)),
+        Command::Functions(a) => Printed::out(info::functions(data, a)),
+        // Answered without the daemon (see `cli::execute`).
+        Command::Completions(_) => Printed::default(),
     }
+}
+
+/// What `--ip` values become when stored, when that differs from what was
+/// typed: a range keeps its network address (10.0.0.5/24 → 10.0.0.0/24).
+fn ip_notes(ips: &[String]) -> String {
+    let mut out = String::new();
+    for typed in ips {
+        let Ok(net) = typed.trim().parse::<ipnet::IpNet>() else {
+            continue;
+        };
+        if net.trunc() != net {
+            out.push_str(&format!(
+                "note: {} is stored as {} (a range is kept as its network address)\n",
+                typed.trim(),
+                table::screen_ip(&net.trunc().to_string())
+            ));
+        }
+    }
+    out
+}
+
+/// `all` among other privileges: the result is full access.
+fn acl_notes(acls: &[String]) -> String {
+    if acls.len() > 1 && acls.iter().any(|a| a.trim() == crate::acl::ALL) {
+        "note: \"all\" means full access: the token has every privilege its owner holds, \
+         and the other --acl values add nothing\n"
+            .to_owned()
+    } else {
+        String::new()
+    }
+}
+
+fn create_notes(a: &CreateArgs) -> String {
+    ip_notes(&a.ips) + &acl_notes(&a.acls)
+}
+
+fn update_notes(a: &UpdateArgs) -> String {
+    ip_notes(&a.ips) + &acl_notes(&a.acls)
 }
 
 fn lockouts<Tz: TimeZone>(data: &Value, tz: &Tz) -> String
@@ -138,7 +197,7 @@ where
                     |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
                 );
             vec![
-                text(l, "ip").to_owned(),
+                table::screen_ip(text(l, "ip")),
                 int(l, "failures").unwrap_or(0).to_string(),
                 until,
             ]
@@ -185,23 +244,27 @@ where
     )
 }
 
-fn revoked(data: &Value) -> String {
-    let mut out = String::new();
+/// The names revoked on stdout; a name that did not exist is an error
+/// (exit 1) on stderr, unless `--ignore-not-found`. The daemon keeps WHM's
+/// "not an error" on the wire; a person or script typing a name expects
+/// to hear that it was wrong.
+fn revoked(data: &Value, ignore_not_found: bool) -> Printed {
     let done = strings(data, "revoked");
-    if !done.is_empty() {
-        out.push_str(&format!("Revoked: {}\n", done.join(", ")));
-    }
     let missing = strings(data, "not_found");
-    if !missing.is_empty() {
-        out.push_str(&format!(
-            "Not found (nothing to do): {}\n",
-            missing.join(", ")
-        ));
+    let mut p = Printed::out(if done.is_empty() {
+        String::new()
+    } else {
+        format!("Revoked: {}\n", done.join(", "))
+    });
+    if !missing.is_empty() && !ignore_not_found {
+        let quoted: Vec<String> = missing.iter().map(|m| format!("“{m}”")).collect();
+        p.stderr = format!(
+            "apitoken: no API token named {} (check the name with: apitoken list)\n",
+            quoted.join(", ")
+        );
+        p.code = EXIT_REFUSED;
     }
-    if out.is_empty() {
-        out.push_str("Done.\n");
-    }
-    out
+    p
 }
 
 fn accepted(data: &Value) -> String {
@@ -230,7 +293,16 @@ mod tests {
     fn show(argv: &[&str], reply: Response) -> Printed {
         let cli =
             Cli::try_parse_from(std::iter::once("apitoken").chain(argv.iter().copied())).unwrap();
-        human(&cli.command, &reply, &FixedOffset::east_opt(0).unwrap())
+        let term = crate::cli::term::Term {
+            color: false,
+            width: None,
+        };
+        human(
+            &cli.command,
+            &reply,
+            &FixedOffset::east_opt(0).unwrap(),
+            &term,
+        )
     }
 
     fn ok(data: Value) -> Response {
@@ -268,7 +340,7 @@ ACLs:    list-accts, ssl
         );
         assert!(
             p.stdout
-                .ends_with("Expires: never\nIPs:     Any\nACLs:    All (full access)\n")
+                .ends_with("Expires: never\nIPs:     any\nACLs:    all (full access)\n")
         );
     }
 
@@ -332,15 +404,19 @@ ACLs:    list-accts, ssl
             &["revoke", "a", "b", "c"],
             ok(json!({"revoked": ["a", "b"], "not_found": ["c"]})),
         );
+        assert_eq!(p.stdout.as_str(), "Revoked: a, b\n");
         assert_eq!(
-            p.stdout.as_str(),
-            "Revoked: a, b\nNot found (nothing to do): c\n"
+            (p.code, p.stderr.as_str()),
+            (
+                1,
+                "apitoken: no API token named “c” (check the name with: apitoken list)\n"
+            )
         );
         let p = show(
-            &["revoke", "c"],
+            &["revoke", "c", "--ignore-not-found"],
             ok(json!({"revoked": [], "not_found": ["c"]})),
         );
-        assert_eq!(p.stdout.as_str(), "Not found (nothing to do): c\n");
+        assert_eq!((p.code, p.stdout.as_str(), p.stderr.as_str()), (0, "", ""));
         let p = show(&["revoke", "--all", "--yes"], ok(json!({"revoked": 3})));
         assert_eq!(p.stdout.as_str(), "Revoked 3 token(s).\n");
         let p = show(

@@ -8,12 +8,37 @@ use apitokend_proto::Request;
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
-use super::args::{CallArgs, Command, RevokeArgs, UpdateArgs};
+use super::args::{CallArgs, Command, DetailsArgs, RevokeArgs, UpdateArgs, VerifyArgs};
 use super::when::When;
+
+/// What to say to a token given on the command line (it is never used).
+fn token_not_in_argv(sub: &str, rest: &str) -> String {
+    format!(
+        "the token is read from standard input, never from the command line (other local \
+         users can see command lines); pipe it:\n  echo \"$TOKEN\" | apitoken {sub}{rest}\n\
+         or run the command without it and type the token at the hidden prompt.\n\
+         If that was a real token, it is now in your shell history: consider revoking it."
+    )
+}
 
 /// Checks clap cannot express; the error is a usage message.
 pub fn validate(command: &Command) -> Result<(), String> {
     match command {
+        Command::Details(DetailsArgs {
+            token_in_argv,
+            token_flag,
+            ..
+        }) if !token_in_argv.is_empty() || token_flag.is_some() => {
+            Err(token_not_in_argv("details", ""))
+        }
+        Command::Verify(VerifyArgs {
+            token_in_argv,
+            token_flag,
+            ..
+        }) if !token_in_argv.is_empty() || token_flag.is_some() => Err(token_not_in_argv(
+            "verify",
+            " --user USER --ip ADDR --function FN",
+        )),
         Command::Revoke(RevokeArgs {
             all: true,
             yes: false,
@@ -68,10 +93,21 @@ pub fn secret_needed(command: &Command) -> Option<Secret> {
     }
 }
 
+/// `status` asking for `include` sections.
+pub fn status(include: &[&str]) -> Request {
+    let r = Request::new("status");
+    if include.is_empty() {
+        r
+    } else {
+        r.arg("include", include.to_vec())
+    }
+}
+
 /// Builds the request; `secret` is what [`secret_needed`] asked for.
-pub fn build(command: &Command, secret: Option<&str>) -> Request {
+/// `None`: the command needs no daemon (`completions`).
+pub fn build(command: &Command, secret: Option<&str>) -> Option<Request> {
     let secret = secret.unwrap_or_default();
-    match command {
+    Some(match command {
         Command::Create(a) => {
             let mut r = Request::new("api_token_create").arg("token_name", a.name.as_str());
             if !a.acls.is_empty() {
@@ -107,7 +143,11 @@ pub fn build(command: &Command, secret: Option<&str>) -> Request {
             Request::new("lockout_clear").arg("ip", a.clear.clone())
         }
         Command::Lockouts(_) => Request::new("lockout_list"),
-    }
+        Command::Status => status(&[]),
+        Command::Acls(_) => status(&["privileges"]),
+        Command::Functions(_) => status(&["functions"]),
+        Command::Completions(_) => return None,
+    })
 }
 
 fn update(a: &UpdateArgs) -> Request {
@@ -181,7 +221,7 @@ mod tests {
         full.extend_from_slice(argv);
         let cli = Cli::try_parse_from(full).unwrap();
         validate(&cli.command).unwrap();
-        build(&cli.command, secret)
+        build(&cli.command, secret).unwrap()
     }
 
     fn shape(r: &Request) -> Value {
@@ -224,6 +264,58 @@ mod tests {
         assert_eq!(
             r.args,
             json!({"token_name": "ci"}).as_object().unwrap().clone()
+        );
+    }
+
+    #[test]
+    fn a_token_in_argv_is_refused_without_being_echoed() {
+        for argv in [
+            &["apitoken", "details", "SECRETTOKEN"][..],
+            &["apitoken", "details", "--token", "SECRETTOKEN"],
+            &[
+                "apitoken",
+                "verify",
+                "--user",
+                "u",
+                "--ip",
+                "1.2.3.4",
+                "--function",
+                "f",
+                "--token",
+                "SECRETTOKEN",
+            ],
+            &[
+                "apitoken",
+                "verify",
+                "--user",
+                "u",
+                "--ip",
+                "1.2.3.4",
+                "--function",
+                "f",
+                "SECRETTOKEN",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let e = validate(&cli.command).unwrap_err();
+            assert!(e.contains("read from standard input"), "{e}");
+            assert!(!e.contains("SECRETTOKEN"), "{e}");
+        }
+    }
+
+    #[test]
+    fn status_acls_functions() {
+        assert_eq!(
+            shape(&req(&["status"], None)),
+            json!({"command": "status", "args": {}})
+        );
+        assert_eq!(
+            shape(&req(&["acls"], None)),
+            json!({"command": "status", "args": {"include": ["privileges"]}})
+        );
+        assert_eq!(
+            shape(&req(&["functions", "listaccts"], None)),
+            json!({"command": "status", "args": {"include": ["functions"]}})
         );
     }
 
@@ -344,7 +436,7 @@ mod tests {
         let secret = secret_needed(&cli.command).unwrap();
         assert_eq!(secret.prompt, "token: ");
         assert_eq!(
-            shape(&build(&cli.command, Some("TOK"))),
+            shape(&build(&cli.command, Some("TOK")).unwrap()),
             json!({"command": "api_token_get_details", "args": {"token": "TOK"}, "user": "bob"})
         );
         let cli = Cli::try_parse_from(["apitoken", "call", "f", "token=x", "--stdin-arg", "token"])

@@ -1,4 +1,5 @@
-//! Parsing of `--expires WHEN`: a Unix time, a `YYYY-MM-DD` date or `never`.
+//! Parsing of `--expires WHEN`: a Unix time, a `YYYY-MM-DD` date or `never`
+//! (`0`, the API's "never", is refused: write `never`).
 //!
 //! A date means 23:59:59 server-local time on that day, as WHM's form does.
 //! The time zone is a parameter so tests do not depend on the machine's.
@@ -18,6 +19,10 @@ pub enum When {
 pub fn parse<Tz: TimeZone>(s: &str, tz: &Tz) -> Result<When, String> {
     if s.eq_ignore_ascii_case("never") {
         return Ok(When::Never);
+    }
+    if !s.is_empty() && s.bytes().all(|b| b == b'0') {
+        // The API's spelling of "never": too easy to type by mistake.
+        return Err("0 is not a time; for a token that never expires write 'never'".to_owned());
     }
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s
@@ -84,7 +89,8 @@ mod tests {
     fn never_and_unix_time() {
         assert_eq!(parse("never", &utc()), Ok(When::Never));
         assert_eq!(parse("NEVER", &utc()), Ok(When::Never));
-        assert_eq!(parse("0", &utc()), Ok(When::At(0)));
+        assert!(parse("0", &utc()).unwrap_err().contains("'never'"));
+        assert!(parse("000", &utc()).is_err());
         assert_eq!(parse("1900000000", &utc()), Ok(When::At(1_900_000_000)));
         assert!(parse("99999999999999999999", &utc()).is_err());
     }
