@@ -187,11 +187,6 @@ pub struct ListArgs {
 pub struct DetailsArgs {
     #[command(flatten)]
     pub owner: Owner,
-    /// Never accepted: caught to explain that the token is read from stdin.
-    #[arg(hide = true, value_name = "TOKEN")]
-    pub token_in_argv: Vec<String>,
-    #[arg(long = "token", hide = true, value_name = "TOKEN")]
-    pub token_flag: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -251,11 +246,6 @@ pub struct VerifyArgs {
     /// WHM API 1 function to be called, e.g. listaccts.
     #[arg(long, value_name = "FN")]
     pub function: String,
-    /// Never accepted: caught to explain that the token is read from stdin.
-    #[arg(long = "token", hide = true, value_name = "TOKEN")]
-    pub token_flag: Option<String>,
-    #[arg(hide = true, value_name = "TOKEN")]
-    pub token_in_argv: Vec<String>,
 }
 
 #[derive(Debug, Args)]

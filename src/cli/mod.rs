@@ -46,14 +46,52 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match Cli::try_parse_from(&args) {
         Ok(cli) => execute(&cli),
-        Err(e) => {
-            // --help and --version land here too, with exit status 0.
-            let _ = e.print();
-            e.exit_code()
-        }
+        Err(e) => match token_given(&e, &args) {
+            Some(sub) => {
+                let mut top = args::command();
+                top.build();
+                let message = request::token_not_in_argv(sub);
+                let _ = match top.find_subcommand_mut(sub) {
+                    Some(s) => s.error(ErrorKind::ArgumentConflict, message),
+                    None => top.error(ErrorKind::ArgumentConflict, message),
+                }
+                .print();
+                EXIT_USAGE
+            }
+            None => {
+                // --help and --version land here too, with exit status 0.
+                let _ = e.print();
+                e.exit_code()
+            }
+        },
     }
+}
+
+/// `details`/`verify` given a token on the command line (`details TOKEN`,
+/// `verify --token X`): clap's "unexpected argument" would quote it back
+/// and not say what to do. Returns the subcommand.
+fn token_given(e: &clap::Error, args: &[OsString]) -> Option<&'static str> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    // The subcommand: the first argument that names one (a global
+    // option's value before it cannot, paths have slashes).
+    let top = args::command();
+    let sub = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| top.get_subcommands().any(|s| s.get_name() == *a))?;
+    let sub = ["details", "verify"].into_iter().find(|s| *s == sub)?;
+    let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let is_token = bad == "--token" || bad.starts_with("--token=") || !bad.starts_with('-');
+    is_token.then_some(sub)
 }
 
 fn execute(cli: &Cli) -> i32 {
