@@ -100,9 +100,9 @@ fn row<'a>(rows: &'a [Vec<String>], name: &str) -> &'a [String] {
         .unwrap_or_else(|| panic!("no row {name} in {rows:?}"))
 }
 
-/// `MM DD YYYY hh:mm:ss`, digits checked one by one.
-fn is_list_time(s: &str) -> bool {
-    let shape = b"dd dd dddd dd:dd:dd";
+/// `YYYY-MM-DD` (the table's Created), digits checked one by one.
+fn is_list_day(s: &str) -> bool {
+    let shape = b"dddd-dd-dd";
     s.len() == shape.len()
         && s.bytes().zip(shape.iter()).all(|(c, want)| match want {
             b'd' => c.is_ascii_digit(),
@@ -164,7 +164,13 @@ fn create_prints_token_once_and_it_works_with_details() {
     );
     assert_eq!(
         field(&r.stdout, "IPs"),
-        "10.0.0.1, fc00:abcd:0000:0000:0000:0000:0000:000f"
+        "10.0.0.1, fc00:abcd::f"
+    );
+    // On screen IPv6 is compressed; the API keeps cPanel's expanded form.
+    let reply = cli(&d, &["--json", "list"]).expect(0).json();
+    assert_eq!(
+        reply["data"]["tokens"]["ci"]["whitelist_ips"],
+        json!(["10.0.0.1", "fc00:abcd:0000:0000:0000:0000:0000:000f"])
     );
     assert_eq!(field(&r.stdout, "ACLs"), "create-acct, list-accts");
     assert!(r.stderr.is_empty(), "{r:#?}");
@@ -242,7 +248,7 @@ fn list_table_columns_marks_and_search() {
     let rows = table(&r.stdout);
     assert_eq!(
         rows[0],
-        ["Name", "Created", "Expires", "IPs", "ACLs"],
+        ["Name", "Created", "Expires", "Last used", "IPs", "ACLs"],
         "{}",
         r.stdout
     );
@@ -251,38 +257,34 @@ fn list_table_columns_marks_and_search() {
     let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["Full", "old", "restricted", "Soon"]);
     for r in &rows[1..] {
-        assert_eq!(r.len(), 5, "{r:?}");
-        assert!(
-            is_list_time(&r[1]),
-            "Created not MM DD YYYY hh:mm:ss: {r:?}"
-        );
-        assert_eq!(r[1], local(t0, "%m %d %Y %H:%M:%S"));
+        assert_eq!(r.len(), 6, "{r:?}");
+        assert!(is_list_day(&r[1]), "Created not YYYY-MM-DD: {r:?}");
+        assert_eq!(r[1], local(t0, "%Y-%m-%d"));
     }
 
     let full = row(&rows, "Full");
-    assert_eq!(full[2..], ["Never", "Any", "All"]);
+    assert_eq!(full[2..], ["never", "never", "any", "all"]);
 
     let old = row(&rows, "old");
     assert_eq!(
         old[2],
-        format!("{} (expired)", local(t0 + 3_600, "%m %d %Y %H:%M:%S"))
+        format!("{} (expired)", local(t0 + 3_600, "%Y-%m-%d %H:%M"))
     );
-    assert_eq!(old[3..], ["Any", "All"]);
+    assert_eq!(old[3..], ["never", "any", "all"]);
 
     let soon = row(&rows, "Soon");
     assert_eq!(
         soon[2],
-        format!(
-            "{} (expires soon)",
-            local(t0 + 10 * day, "%m %d %Y %H:%M:%S")
-        )
+        format!("{} (soon)", local(t0 + 10 * day, "%Y-%m-%d %H:%M"))
     );
-    assert_eq!(soon[3..], ["Any", "ssl"]);
+    assert_eq!(soon[3..], ["never", "any", "ssl"]);
 
     let restricted = row(&rows, "restricted");
-    assert_eq!(restricted[2], local(t0 + 100 * day, "%m %d %Y %H:%M:%S"));
-    assert!(is_list_time(&restricted[2]), "{restricted:?}");
-    assert_eq!(restricted[3..], ["10.1.0.0/16, 192.0.2.7", "list-accts"]);
+    assert_eq!(restricted[2], local(t0 + 100 * day, "%Y-%m-%d %H:%M"));
+    assert_eq!(
+        restricted[3..],
+        ["never", "10.1.0.0/16, 192.0.2.7", "list-accts"]
+    );
 
     // --search: substring of the name, case-insensitive.
     let r = cli(&d, &["list", "--search", "sOoN"]).expect(0);
@@ -343,7 +345,7 @@ fn update_renames_clears_ips_and_expiry() {
     );
     assert_eq!(field(&r.stdout, "Name"), "new-name");
     assert_eq!(field(&r.stdout, "Expires"), "never");
-    assert_eq!(field(&r.stdout, "IPs"), "Any");
+    assert_eq!(field(&r.stdout, "IPs"), "any");
     assert_eq!(field(&r.stdout, "ACLs"), "list-accts");
 
     let reply = cli(&d, &["--json", "list"]).expect(0).json();
@@ -375,11 +377,18 @@ fn revoke_names_and_revoke_all() {
     for n in ["a", "b", "c", "d"] {
         create(&d, None, json!({"token_name": n}));
     }
-    let r = cli(&d, &["revoke", "a", "b", "ghost"]).expect(0);
+    // A name that does not exist: the others are revoked, the command
+    // fails and says which (the wire keeps WHM's "not an error").
+    let r = cli(&d, &["revoke", "a", "b", "ghost"]).expect(1);
+    assert_eq!(r.stdout, "Revoked: a, b\n", "{r:#?}");
     assert_eq!(
-        r.stdout, "Revoked: a, b\nNot found (nothing to do): ghost\n",
-        "{r:#?}"
+        r.stderr,
+        "apitoken: no API token named “ghost” (check the name with: apitoken list)\n"
     );
+    let r = cli(&d, &["revoke", "ghost", "--ignore-not-found"]).expect(0);
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
+    let reply = cli(&d, &["--json", "revoke", "ghost"]).expect(1).json();
+    assert_eq!(reply["data"]["not_found"], json!(["ghost"]));
     let reply = cli(&d, &["--json", "list"]).expect(0).json();
     assert_eq!(json_names(&reply), ["c", "d"]);
 
@@ -615,7 +624,7 @@ fn tokens_never_reach_the_daemons_log() {
     cli(&d, &["update", "renamed"]).expect(1);
     cli(&d, &["create", "bad name"]).expect(1);
     cli(&d, &["list"]).expect(0);
-    cli(&d, &["revoke", "renamed", "ghost"]).expect(0);
+    cli(&d, &["revoke", "renamed", "ghost"]).expect(1);
     // Revoked: no longer found.
     cli_stdin(&d, &["details"], &format!("{human}\n")).expect(1);
     cli(&d, &["revoke", "--all", "--yes"]).expect(0);

@@ -49,9 +49,20 @@ impl Printed {
 }
 
 /// `--json` and `call`: the reply as JSON; the exit status is as without
-/// `--json` (so `details` finding nothing still exits 1).
+/// `--json` (so `details` finding nothing, or `revoke` of an unknown name,
+/// still exits 1).
 pub fn json(command: &Command, reply: &Response) -> Printed {
-    let not_found = matches!(command, Command::Details(_)) && reply.data.is_none();
+    let not_found = match command {
+        Command::Details(_) => reply.data.is_none(),
+        Command::Revoke(a) => {
+            !a.ignore_not_found
+                && reply
+                    .data
+                    .as_ref()
+                    .is_some_and(|d| !strings(d, "not_found").is_empty())
+        }
+        _ => false,
+    };
     match serde_json::to_string_pretty(reply) {
         Ok(s) => Printed {
             stdout: Zeroizing::new(s + "\n"),
