@@ -162,10 +162,7 @@ fn create_prints_token_once_and_it_works_with_details() {
         field(&r.stdout, "Expires"),
         local(expires, "%Y-%m-%d %H:%M:%S")
     );
-    assert_eq!(
-        field(&r.stdout, "IPs"),
-        "10.0.0.1, fc00:abcd::f"
-    );
+    assert_eq!(field(&r.stdout, "IPs"), "10.0.0.1, fc00:abcd::f");
     // On screen IPv6 is compressed; the API keeps cPanel's expanded form.
     let reply = cli(&d, &["--json", "list"]).expect(0).json();
     assert_eq!(

@@ -148,9 +148,9 @@ fn width_of(s: &str) -> usize {
     s.chars().count()
 }
 
-/// `items` joined, or as many as fit in `budget` followed by `+N more`
-/// (always at least one).
-fn summarise(items: &[String], budget: Option<usize>) -> String {
+/// `items` joined; or as many as fit in `budget` followed by `+N more`;
+/// or, when not even one fits with that tail, their count (`4 addresses`).
+fn summarise(items: &[String], budget: Option<usize>, noun: (&str, &str)) -> String {
     let full = items.join(", ");
     let Some(budget) = budget else {
         return full;
@@ -158,26 +158,18 @@ fn summarise(items: &[String], budget: Option<usize>) -> String {
     if width_of(&full) <= budget || items.len() <= 1 {
         return full;
     }
-    let mut shown = items[0].clone();
-    let mut k = 1;
-    while k < items.len() {
-        let rest = items.len() - k - 1;
-        let candidate = format!("{shown}, {}", items[k]);
-        let tail = if rest == 0 {
-            String::new()
-        } else {
-            format!(" +{rest} more")
-        };
-        if width_of(&candidate) + width_of(&tail) > budget {
+    let mut shown: Option<String> = None;
+    for k in 1..items.len() {
+        let candidate = format!("{} +{} more", items[..k].join(", "), items.len() - k);
+        if width_of(&candidate) > budget {
             break;
         }
-        shown = candidate;
-        k += 1;
+        shown = Some(candidate);
     }
-    if k < items.len() {
-        shown.push_str(&format!(" +{} more", items.len() - k));
-    }
-    shown
+    shown.unwrap_or_else(|| {
+        let n = items.len();
+        format!("{n} {}", if n == 1 { noun.0 } else { noun.1 })
+    })
 }
 
 /// The two list cells of every row, fitted to what the width leaves.
@@ -218,12 +210,10 @@ fn fit_lists(rows: &[Row], header: &[&str], style: &ListStyle<'_>) -> Vec<[Strin
             if ip_need + acl_need <= avail {
                 None
             } else {
-                // Each list gets at least a readable minimum; lines may
-                // pass the width on a very narrow terminal.
-                const MIN: usize = 14;
-                let ip = ip_need.min((avail / 2).max(MIN));
-                let acl = avail.saturating_sub(ip).max(MIN);
-                Some((ip, acl))
+                // The addresses get up to half, the privileges the rest;
+                // a very narrow terminal may still get longer lines.
+                let ip = ip_need.min(avail / 2);
+                Some((ip, avail - ip))
             }
         }
         _ => None,
@@ -231,8 +221,12 @@ fn fit_lists(rows: &[Row], header: &[&str], style: &ListStyle<'_>) -> Vec<[Strin
     rows.iter()
         .map(|r| {
             [
-                summarise(&ip_cells(r), budgets.map(|b| b.0)),
-                summarise(&acl_cells(r), budgets.map(|b| b.1)),
+                summarise(&ip_cells(r), budgets.map(|b| b.0), ("address", "addresses")),
+                summarise(
+                    &acl_cells(r),
+                    budgets.map(|b| b.1),
+                    ("privilege", "privileges"),
+                ),
             ]
         })
         .collect()

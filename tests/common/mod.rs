@@ -1,6 +1,7 @@
 //! Test harness shared by every integration test: the real daemon on a temp
 //! directory ([`daemon`]), real system users ([`users`]), verify and its
-//! outcomes ([`verify`]), plain process runs ([`process`]), and the small
+//! outcomes ([`verify`]), plain process runs ([`process`]), runs on a
+//! pseudo-terminal ([`terminal`]), and the small
 //! request and reply helpers below.
 // Helpers are not `#[test]` fns, which is all clippy.toml's
 // allow-unwrap/panic-in-tests covers; each test crate uses only some of them.
@@ -8,6 +9,7 @@
 
 pub mod daemon;
 pub mod process;
+pub mod terminal;
 pub mod users;
 pub mod verify;
 
