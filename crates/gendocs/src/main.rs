@@ -20,6 +20,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use apitokend::cli::help;
 use clap_complete::Shell;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
@@ -77,8 +78,9 @@ fn generate(out: &Path) -> io::Result<Vec<PathBuf>> {
     })?);
     for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
         let page = Man::new(sub.clone()).source(source.clone()).manual(MANUAL);
+        let name = sub.get_name().to_owned();
         written.push(write_file(&man1.join(page.get_filename()), |w| {
-            subcommand_page(&page, w)
+            subcommand_page(&page, &name, w)
         })?);
     }
 
@@ -132,11 +134,19 @@ fn daemon_page(page: &Man, w: &mut dyn Write) -> io::Result<()> {
     page.render_options_section(w)?;
 
     let mut roff = Roff::default();
+    examples(
+        &mut roff,
+        apitokend::daemon::cmdline::EXAMPLES
+            .iter()
+            .map(|(what, command)| (*what, *command)),
+    );
     roff.control("SH", ["FILES"]);
     for (path, what) in [
         (
             "/etc/apitokend/apitokend.toml",
-            "Configuration; every key is optional and commented with its default.",
+            "Configuration; every key is optional. The shipped file shows each \
+             default, commented out, and sets only functions_file and acls_file \
+             (relative to the file's directory).",
         ),
         (
             "/etc/apitokend/functions.conf",
@@ -203,12 +213,31 @@ fn cli_page(page: &Man, cmd: &clap::Command, w: &mut dyn Write) -> io::Result<()
     page.render_subcommands_section(w)?;
 
     let mut roff = Roff::default();
-    if let Some(after) = cmd.get_after_long_help().or_else(|| cmd.get_after_help()) {
-        roff.control("SH", ["NOTES"]);
-        for paragraph in after.to_string().split("\n\n") {
-            roff.control("PP", []);
-            roff.text([roman(paragraph.trim())]);
-        }
+    cli_examples(&mut roff, "");
+    roff.control("SH", ["EXIT STATUS"]);
+    roff.text([roman(help::EXIT_STATUS)]);
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (var, what) in [
+        (
+            "APITOKEND_SOCKET",
+            "Control socket, when --socket is not given.",
+        ),
+        (
+            "APITOKEND_VERIFY_SOCKET",
+            "Verify socket, when --verify-socket is not given.",
+        ),
+        (
+            "NO_COLOR",
+            "When set and not empty, no colour (unless --color always).",
+        ),
+        (
+            "COLUMNS",
+            "Width to fit the list table to, instead of the terminal's.",
+        ),
+    ] {
+        roff.control("TP", []);
+        roff.text([bold(var)]);
+        roff.text([roman(what)]);
     }
     roff.control("SH", ["SEE ALSO"]);
     let mut refs = Vec::new();
@@ -224,16 +253,72 @@ fn cli_page(page: &Man, cmd: &clap::Command, w: &mut dyn Write) -> io::Result<()
     page.render_version_section(w)
 }
 
-/// apitoken-SUB(1): clap's sections and SEE ALSO apitoken(1).
-fn subcommand_page(page: &Man, w: &mut dyn Write) -> io::Result<()> {
+/// EXAMPLES: each a sentence, then the command line as a literal block.
+fn examples<'a>(roff: &mut Roff, list: impl Iterator<Item = (&'a str, &'a str)>) {
+    let mut list = list.peekable();
+    if list.peek().is_none() {
+        return;
+    }
+    roff.control("SH", ["EXAMPLES"]);
+    for (what, command) in list {
+        roff.control("PP", []);
+        roff.text([roman(what)]);
+        roff.control("PP", []);
+        roff.control("RS", ["4"]);
+        roff.control("nf", []);
+        roff.text([bold(command)]);
+        roff.control("fi", []);
+        roff.control("RE", []);
+    }
+}
+
+fn cli_examples(roff: &mut Roff, name: &str) {
+    examples(
+        roff,
+        help::examples(name).iter().map(|e| (e.what, e.command)),
+    );
+}
+
+/// apitoken-SUB(1): clap's sections (DESCRIPTION holds the rules), the
+/// examples `--help` shows, and SEE ALSO apitoken(1).
+fn subcommand_page(page: &Man, name: &str, w: &mut dyn Write) -> io::Result<()> {
     page.render_title(w)?;
     page.render_name_section(w)?;
     page.render_synopsis_section(w)?;
     page.render_description_section(w)?;
     page.render_options_section(w)?;
     let mut roff = Roff::default();
+    cli_examples(&mut roff, name);
     roff.control("SH", ["SEE ALSO"]);
     roff.text([bold(CLI), roman("(1)")]);
     // No VERSION section: subcommands carry no version of their own.
     roff.to_writer(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page states its rules and shows examples.
+    #[test]
+    fn every_page_has_a_description_and_examples() {
+        let out = std::env::temp_dir().join(format!("apitokend-gendocs-{}", std::process::id()));
+        let written = generate(&out).unwrap_or_else(|e| panic!("{e}"));
+        let pages: Vec<&PathBuf> = written
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "1" || e == "8"))
+            .collect();
+        assert!(pages.len() >= 13, "{pages:?}");
+        for page in pages {
+            let text = fs::read_to_string(page).unwrap_or_default();
+            for section in [".SH DESCRIPTION", ".SH EXAMPLES"] {
+                assert!(
+                    text.contains(section),
+                    "{section} missing in {}",
+                    page.display()
+                );
+            }
+        }
+        let _ = fs::remove_dir_all(&out);
+    }
 }
