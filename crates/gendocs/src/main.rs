@@ -296,6 +296,7 @@ fn subcommand_page(page: &Man, name: &str, w: &mut dyn Write) -> io::Result<()> 
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
