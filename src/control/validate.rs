@@ -121,10 +121,12 @@ pub fn parse_acls(
     if !unknown.is_empty() || !not_held.is_empty() {
         let mut parts = Vec::new();
         if !unknown.is_empty() {
-            // A typo is the usual cause: name the closest known ones.
+            // A typo is the usual cause: name the closest known ones (for
+            // the first few, so a long list cannot buy much CPU).
             let mut near: Vec<&str> = acls
                 .iter()
                 .filter(|a| !catalog.is_known(a))
+                .take(3)
                 .flat_map(|a| crate::text::closest(a, catalog.iter()))
                 .collect();
             near.dedup();
