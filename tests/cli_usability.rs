@@ -2,6 +2,8 @@
 //! `apitoken` against the real daemon, on pipes and on a pseudo-terminal.
 //! Each test starts its own daemon; tests run as root unless they switch
 //! to a test user (names start with `apitok`, see the README).
+// Ran, busy_daemon and the closures unwrap and panic outside #[test] fns,
+// which clippy.toml's allow-*-in-tests does not cover.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;

@@ -199,12 +199,12 @@ fn shipped_config_is_valid_and_matches_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("apitokend.toml");
     let etc = root.join("etc/apitokend");
-    std::fs::write(
-        &cfg,
-        shipped.replace("/etc/apitokend", etc.to_str().unwrap()),
-    )
-    .unwrap();
-    let shown = config_accepted(&cfg);
+    // As shipped, in place: its data files are named relative to it.
+    let shown = config_accepted(&etc.join("apitokend.toml"));
+    assert_eq!(
+        shown["functions_file"].as_str(),
+        etc.join("functions.conf").to_str()
+    );
     assert_eq!(shown["state_dir"].as_str(), Some("/var/cpanel/apitokend"));
     assert_eq!(
         shown["limits"]["max_request_bytes"].as_integer(),
@@ -221,7 +221,11 @@ fn shipped_config_is_valid_and_matches_the_defaults() {
         })
         .collect::<Vec<_>>()
         .join("\n")
-        .replace("/etc/apitokend", etc.to_str().unwrap())
+        .replace(
+            "= \"functions.conf\"",
+            &format!("= {:?}", etc.join("functions.conf")),
+        )
+        .replace("= \"acls.conf\"", &format!("= {:?}", etc.join("acls.conf")))
         .replace(
             "verify_socket_group = \"apitokend-verify\"",
             "verify_socket_group = \"daemon\"",

@@ -1,5 +1,9 @@
 //! Real system users and groups for the peer-credential tests: requests are
 //! sent by processes running under these uids and gids.
+//!
+//! Every name starts with `apitok` (never `apitokend`, the packages'
+//! prefix): the README lists them and `tests/remove-test-users.sh`
+//! removes them. They are kept between runs, since runs share them.
 
 use std::process::Command;
 use std::time::Duration;
