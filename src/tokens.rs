@@ -4,7 +4,8 @@
 //! it: `digest = SHA-512(token)` (what cPanel stores, so its tokens import),
 //! `index = HMAC-SHA256(pepper, digest)` (the O(1) lookup key: a wrong token
 //! costs one hash and one B-tree miss, never Argon2), and
-//! `verifier = Argon2id(digest)` (the real check). Secrets live in
+//! `verifier = Argon2id(digest)` (the real check; a token imported from
+//! cPanel starts with a keyed interim verifier, see [`Scheme`]). Secrets live in
 //! zeroizing buffers and have redacted `Debug` output.
 
 use std::fmt;
@@ -82,6 +83,57 @@ impl fmt::Debug for Digest {
 impl Digest {
     pub fn as_bytes(&self) -> &[u8; 64] {
         &self.0
+    }
+
+    /// A digest as cPanel's store writes it: 128 hex digits (either case).
+    pub fn from_hex(hex: &str) -> Option<Digest> {
+        let hex = hex.as_bytes();
+        if hex.len() != 128 {
+            return None;
+        }
+        let nibble = |c: u8| {
+            char::from(c)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        };
+        let mut d = Zeroizing::new([0u8; 64]);
+        for (byte, pair) in d.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Digest(d))
+    }
+
+    /// The lowercase hex form (what `from_hex` reads), in a zeroizing buffer.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = Zeroizing::new(String::with_capacity(128));
+        for b in self.0.iter() {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        out
+    }
+}
+
+/// Marks a verifier written by an import: HMAC-SHA256 of the digest under a
+/// key derived from the pepper, to be replaced by Argon2id at first use.
+pub const INTERIM_PREFIX: &str = "$apitokend-import-hmac-sha256$v=1$";
+
+/// Which check a stored verifier calls for.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// An Argon2 PHC string: the real check (tens of milliseconds).
+    Argon2,
+    /// An imported token's keyed hash: microseconds; upgrade at first use.
+    Interim,
+}
+
+pub fn scheme(verifier: &str) -> Scheme {
+    if verifier.starts_with(INTERIM_PREFIX) {
+        Scheme::Interim
+    } else {
+        Scheme::Argon2
     }
 }
 
@@ -172,16 +224,34 @@ impl Pepper {
     }
 
     fn mac(&self, data: &[u8]) -> [u8; 32] {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0[..])
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(data);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(&mac.finalize().into_bytes());
-        out
+        hmac_sha256(&self.0[..], data)
     }
 
     pub fn index(&self, digest: &Digest) -> Index {
         Index(self.mac(digest.as_bytes()))
+    }
+
+    /// The interim verifier of an imported token. Its key is derived from
+    /// the pepper but differs from the index key, so the two values stored
+    /// for a token are unrelated; without the pepper neither says anything
+    /// about the digest, which is more than cPanel's store (the bare digest)
+    /// gives an attacker who copies it.
+    pub fn interim_verifier(&self, digest: &Digest) -> String {
+        let key = Zeroizing::new(self.mac(b"apitokend interim verifier key v1"));
+        let mut out = String::with_capacity(INTERIM_PREFIX.len() + 64);
+        out.push_str(INTERIM_PREFIX);
+        for b in hmac_sha256(&key[..], digest.as_bytes()) {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    /// Checks `digest` against an interim verifier, in constant time.
+    #[must_use]
+    pub fn check_interim(&self, digest: &Digest, verifier: &str) -> bool {
+        let expected = self.interim_verifier(digest);
+        expected.len() == verifier.len()
+            && bool::from(expected.as_bytes().ct_eq(verifier.as_bytes()))
     }
 
     /// A value stored beside the tokens so a wrong pepper file is detected
@@ -189,6 +259,15 @@ impl Pepper {
     pub fn fingerprint(&self) -> [u8; 32] {
         self.mac(b"apitokend pepper fingerprint v1")
     }
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    out
 }
 
 /// Argon2id hashing of digests with the configured parameters.
@@ -387,6 +466,59 @@ mod tests {
         .to_string();
         assert!(h.verify(&t.digest(), &other));
         assert!(!h.verify(&Token::generate().unwrap().digest(), &other));
+    }
+
+    #[test]
+    fn digest_hex_round_trips_and_rejects_bad_text() {
+        let t = Token::generate().unwrap();
+        let hex = t.digest().to_hex();
+        assert_eq!(hex.len(), 128);
+        let back = Digest::from_hex(&hex).unwrap();
+        assert_eq!(back.as_bytes(), t.digest().as_bytes());
+        let upper = Digest::from_hex(&hex.to_uppercase()).unwrap();
+        assert_eq!(upper.as_bytes(), t.digest().as_bytes());
+        for bad in [
+            &hex[..126],
+            &format!("{}zz", &hex[..126]),
+            "",
+            &format!("{}0", &*hex),
+        ] {
+            assert!(Digest::from_hex(bad).is_none(), "{bad:?}");
+        }
+        assert!(Digest::from_hex(&format!("é{}", &hex[2..])).is_none());
+    }
+
+    #[test]
+    fn interim_verifier_is_keyed_and_checked() {
+        let t = Token::generate().unwrap();
+        let p1 = Pepper::from_bytes([1; 32]);
+        let p2 = Pepper::from_bytes([2; 32]);
+        let v = p1.interim_verifier(&t.digest());
+        assert_eq!(scheme(&v), Scheme::Interim);
+        assert!(p1.check_interim(&t.digest(), &v));
+        assert!(!p2.check_interim(&t.digest(), &v));
+        assert!(!p1.check_interim(&Token::generate().unwrap().digest(), &v));
+        assert!(!p1.check_interim(&t.digest(), &v[..v.len() - 1]));
+        // Neither the index nor the digest appears in it.
+        let index_hex: String = p1
+            .index(&t.digest())
+            .0
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(!v.contains(&index_hex));
+        assert!(!v.contains(&t.digest().to_hex()[..64]));
+        // An interim verifier never passes the Argon2 check, nor the reverse.
+        let h = Hasher::new(&Argon2Config {
+            m_cost: 64,
+            t_cost: 1,
+            p_cost: 1,
+        })
+        .unwrap();
+        assert!(!h.verify(&t.digest(), &v));
+        let phc = h.hash(&t.digest()).unwrap();
+        assert_eq!(scheme(&phc), Scheme::Argon2);
+        assert!(!p1.check_interim(&t.digest(), &phc));
     }
 
     #[test]
