@@ -8,8 +8,10 @@
 //! pepper fingerprint, generation counter).
 //!
 //! Reads (here) use transactions without thread-local storage so any
-//! thread can hold one; writes are in `write`; encodings in `record`.
+//! thread can hold one; writes are in `write` (and, for imports from
+//! cPanel, `import`); encodings in `record`.
 
+mod import;
 mod record;
 mod write;
 
@@ -21,6 +23,7 @@ use std::sync::Mutex;
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
 
+pub use import::{ImportOutcome, Replaced};
 pub(crate) use record::IndexEntry;
 pub use record::{TokenRecord, Usage};
 use record::{decode, decode_index, decode_usage, owner_prefix, record_key};

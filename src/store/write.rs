@@ -42,7 +42,10 @@ impl Store {
     /// Runs `f` in one write transaction: `f` returns its result and
     /// whether to commit (`false` aborts, e.g. when nothing changed); an
     /// error aborts too. The whole body is synchronous.
-    fn write<T>(&self, f: impl FnOnce(&mut RwTxn<'static>) -> Result<(T, bool)>) -> Result<T> {
+    pub(super) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut RwTxn<'static>) -> Result<(T, bool)>,
+    ) -> Result<T> {
         let mut wtxn = self.env.write_txn()?;
         let (out, commit) = f(&mut wtxn)?;
         if commit {
@@ -53,7 +56,7 @@ impl Store {
         Ok(out)
     }
 
-    fn next_generation(&self, wtxn: &mut RwTxn<'static>) -> Result<u64> {
+    pub(super) fn next_generation(&self, wtxn: &mut RwTxn<'static>) -> Result<u64> {
         let current = match self.meta.get(wtxn, b"generation")? {
             Some(b) => u64::from_be_bytes(
                 b.try_into()
