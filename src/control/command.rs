@@ -25,6 +25,10 @@ pub(crate) enum Command {
     LockoutClear,
     /// The daemon's version, uptime, counts and live tables.
     Status,
+    /// Root-only: one user's records of cPanel's token store.
+    ImportCpanelTokens,
+    /// Root-only: a WHM access hash, as a full-access token.
+    ImportAccesshash,
 }
 
 /// Whose business a command is (what authorization asks first).
@@ -40,7 +44,7 @@ pub(crate) enum Scope {
 }
 
 impl Command {
-    pub(crate) const ALL: [Command; 11] = [
+    pub(crate) const ALL: [Command; 13] = [
         Command::Create,
         Command::List,
         Command::Update,
@@ -52,6 +56,8 @@ impl Command {
         Command::LockoutList,
         Command::LockoutClear,
         Command::Status,
+        Command::ImportCpanelTokens,
+        Command::ImportAccesshash,
     ];
 
     pub(crate) const fn name(self) -> &'static str {
@@ -67,6 +73,8 @@ impl Command {
             Command::LockoutList => "lockout_list",
             Command::LockoutClear => "lockout_clear",
             Command::Status => "status",
+            Command::ImportCpanelTokens => "import_cpanel_tokens",
+            Command::ImportAccesshash => "import_accesshash",
         }
     }
 
@@ -85,7 +93,9 @@ impl Command {
             Command::AccountRemove
             | Command::AccountRename
             | Command::LockoutList
-            | Command::LockoutClear => Scope::Server,
+            | Command::LockoutClear
+            | Command::ImportCpanelTokens
+            | Command::ImportAccesshash => Scope::Server,
             Command::Status => Scope::Overview,
         }
     }
@@ -100,16 +110,21 @@ impl Command {
             | Command::RevokeAll
             | Command::AccountRemove
             | Command::AccountRename
-            | Command::LockoutClear => true,
+            | Command::LockoutClear
+            | Command::ImportCpanelTokens
+            | Command::ImportAccesshash => true,
             Command::List | Command::GetDetails | Command::LockoutList | Command::Status => false,
         }
     }
 
     /// Acts for the account named in its `user` argument (cPanel's account
-    /// hooks), not for the caller or the request's `user`.
+    /// hooks, imports), not for the caller or the request's `user`.
     pub(crate) const fn names_its_account(self) -> bool {
         match self {
-            Command::AccountRemove | Command::AccountRename => true,
+            Command::AccountRemove
+            | Command::AccountRename
+            | Command::ImportCpanelTokens
+            | Command::ImportAccesshash => true,
             Command::Create
             | Command::List
             | Command::Update
@@ -130,6 +145,8 @@ impl Command {
             Command::Revoke | Command::RevokeAll | Command::AccountRemove => {
                 Some(Accounting::Revoke)
             }
+            // An imported token is a new token to whoever reads the log.
+            Command::ImportCpanelTokens | Command::ImportAccesshash => Some(Accounting::Create),
             Command::List
             | Command::GetDetails
             | Command::AccountRename
@@ -154,6 +171,27 @@ impl Command {
             Command::LockoutList => "The system failed to list the lockouts",
             Command::LockoutClear => "The system failed to clear the lockouts",
             Command::Status => "The system failed to report its status",
+            Command::ImportCpanelTokens => "The system failed to import the API tokens",
+            Command::ImportAccesshash => "The system failed to import the access hash",
+        }
+    }
+
+    /// Writes one audit line per token it changed (an import may change
+    /// thousands; the summary line of other commands names at most 20).
+    pub(crate) const fn audits_each_token(self) -> bool {
+        match self {
+            Command::ImportCpanelTokens | Command::ImportAccesshash => true,
+            Command::Create
+            | Command::List
+            | Command::Update
+            | Command::Revoke
+            | Command::RevokeAll
+            | Command::GetDetails
+            | Command::AccountRemove
+            | Command::AccountRename
+            | Command::LockoutList
+            | Command::LockoutClear
+            | Command::Status => false,
         }
     }
 }
@@ -188,7 +226,7 @@ mod tests {
         for c in Command::ALL {
             // Only changes are written to cPanel's accounting log.
             assert!(c.accounting().is_none() || c.mutates(), "{c:?}");
-            // Account events are root's and change state.
+            // Account events and imports are root's and change state.
             if c.names_its_account() {
                 assert_eq!(c.scope(), Scope::Server, "{c:?}");
                 assert!(c.mutates(), "{c:?}");

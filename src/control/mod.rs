@@ -1,6 +1,7 @@
 //! The control path: a request line and the peer's kernel identity in, a
 //! [`Response`] out, for the five WHM `api_token_*` functions, revoke-all,
-//! the account events of cPanel's hook scripts and the lockout commands.
+//! the account events of cPanel's hook scripts, the lockout commands and
+//! the imports from cPanel.
 //!
 //! Order per request: decode (`decode`), parse the command
 //! ([`command::Command`]), identify the peer and authorize (`authz`, the
@@ -16,6 +17,7 @@ pub mod validate;
 mod account_events;
 mod create;
 mod details;
+mod import;
 mod list;
 mod lockout_admin;
 mod owner;
@@ -104,7 +106,10 @@ impl Control {
             }
         };
         if command.mutates() || !response.is_ok() {
-            let names = if response.is_ok() {
+            let each = response.is_ok() && command.audits_each_token();
+            let names = if each {
+                &[][..]
+            } else if response.is_ok() {
                 &changed
             } else {
                 &requested_names
@@ -118,6 +123,18 @@ impl Control {
                 reason: &response.metadata.reason,
                 ..audit::Event::default()
             });
+            if each {
+                for token in &changed {
+                    audit::record(&audit::Event {
+                        command: name,
+                        peer: Some(peer),
+                        user: who.owner.as_deref(),
+                        token_names: std::slice::from_ref(token),
+                        reason: "token imported",
+                        ..audit::Event::default()
+                    });
+                }
+            }
         }
         if response.is_ok() {
             self.account(command, &who, &changed);
@@ -190,6 +207,8 @@ fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> O
         Command::LockoutList => Ok(lockout_admin::list(ctx)),
         Command::LockoutClear => lockout_admin::clear(ctx, Params(args)),
         Command::Status => status::run(ctx, Params(args)),
+        Command::ImportCpanelTokens => import::cpanel(ctx, args),
+        Command::ImportAccesshash => import::accesshash(ctx, args),
     }
 }
 
