@@ -10,7 +10,8 @@ use super::owner::owner;
 use super::reply::{Done, Outcome, record_data};
 use super::validate::Failure;
 use crate::decode::string_arg;
-use crate::tokens::Token;
+use crate::tokens::{self, Scheme, Token};
+use crate::verify::upgrade::upgrade_now;
 
 pub(super) fn run(ctx: &Ctx<'_>, args: &mut Map<String, Value>) -> Outcome {
     let state = ctx.state;
@@ -29,10 +30,30 @@ pub(super) fn run(ctx: &Ctx<'_>, args: &mut Map<String, Value>) -> Outcome {
     let Some(rec) = state.store.find_by_index(&state.pepper.index(&digest))? else {
         return Ok(Done::default());
     };
-    if rec.owner != owner.name
-        || rec.is_expired(state.clock.now())
-        || !state.hasher.verify(&digest, &rec.verifier)
-    {
+    if rec.owner != owner.name || rec.is_expired(state.clock.now()) {
+        return Ok(Done::default());
+    }
+    let proven = match tokens::scheme(&rec.verifier) {
+        Scheme::Argon2 => state.hasher.verify(&digest, &rec.verifier),
+        // An imported token: this use is the moment to give it Argon2id
+        // (the control path runs on the blocking pool; a failed upgrade is
+        // logged and retried at the next use).
+        Scheme::Interim => {
+            let ok = state.pepper.check_interim(&digest, &rec.verifier);
+            if ok {
+                let _ = upgrade_now(
+                    state,
+                    &rec.owner,
+                    &rec.name,
+                    &rec.index,
+                    &rec.verifier,
+                    &digest,
+                );
+            }
+            ok
+        }
+    };
+    if !proven {
         return Ok(Done::default());
     }
     let mut data = record_data(&rec);

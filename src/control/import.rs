@@ -206,7 +206,7 @@ pub(super) fn cpanel(ctx: &Ctx<'_>, args: &mut Map<String, Value>) -> Outcome {
     }
     // The file order is meaningless (keys are digests): of several records
     // with one name, the one created first keeps it, whatever the batch.
-    candidates.sort_by(|a, b| (a.create_time, a.index.0).cmp(&(b.create_time, b.index.0)));
+    candidates.sort_by_key(|r| (r.create_time, r.index.0));
     let mut names = HashSet::new();
     let mut unique = Vec::with_capacity(candidates.len());
     for rec in candidates {

@@ -80,7 +80,7 @@ impl Store {
         })
     }
 
-    /// Replaces the verifier of the record at `key` by `new`, only if it
+    /// Replaces the verifier of `owner`'s token `name` by `new`, only if it
     /// is still the token `index` with the verifier `old`.
     ///
     /// The generation is left alone on purpose: both verifiers check the
@@ -88,24 +88,26 @@ impl Store {
     /// no verify has to run Argon2 again because of this write.
     pub fn replace_verifier(
         &self,
-        key: &[u8],
+        owner: &str,
+        name: &str,
         index: &Index,
         old: &str,
         new: &str,
     ) -> Result<Replaced> {
+        let key = record_key(owner, name);
         self.write(|wtxn| {
-            let Some(bytes) = self.records.get(wtxn, key)? else {
+            let Some(bytes) = self.records.get(wtxn, &key)? else {
                 return Ok((Replaced::No, false));
             };
             let mut rec = decode(bytes)?;
             if rec.index != *index || rec.verifier != old {
                 return Ok((Replaced::No, false));
             }
-            rec.verifier = new.to_owned();
-            if record_key(&rec.owner, &rec.name) != key {
+            if rec.owner != owner || rec.name != name {
                 return Err(StoreError("record stored under a foreign key".into()));
             }
-            self.records.put(wtxn, key, &encode(&rec)?)?;
+            rec.verifier = new.to_owned();
+            self.records.put(wtxn, &key, &encode(&rec)?)?;
             Ok((Replaced::Yes, true))
         })
     }
@@ -168,36 +170,19 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let _ = store.import_batch(vec![rec("bob", "a", 1)], true).unwrap();
         let generation = store.get("bob", "a").unwrap().unwrap().generation;
-        let key = record_key("bob", "a");
         let idx = Index([1; 32]);
-        assert_eq!(
+        let replace = |name: &str, index: &Index, old: &str, new: &str| {
             store
-                .replace_verifier(&key, &Index([9; 32]), "interim", "x")
-                .unwrap(),
-            Replaced::No
-        );
-        assert_eq!(
-            store.replace_verifier(&key, &idx, "other", "x").unwrap(),
-            Replaced::No
-        );
-        assert_eq!(
-            store
-                .replace_verifier(&key, &idx, "interim", "$argon2id$x")
-                .unwrap(),
-            Replaced::Yes
-        );
+                .replace_verifier("bob", name, index, old, new)
+                .unwrap()
+        };
+        assert_eq!(replace("a", &Index([9; 32]), "interim", "x"), Replaced::No);
+        assert_eq!(replace("a", &idx, "other", "x"), Replaced::No);
+        assert_eq!(replace("a", &idx, "interim", "$argon2id$x"), Replaced::Yes);
         let after = store.get("bob", "a").unwrap().unwrap();
         assert_eq!(after.verifier, "$argon2id$x");
         assert_eq!(after.generation, generation);
-        assert_eq!(
-            store.replace_verifier(&key, &idx, "interim", "y").unwrap(),
-            Replaced::No
-        );
-        assert_eq!(
-            store
-                .replace_verifier(&record_key("bob", "gone"), &idx, "interim", "y")
-                .unwrap(),
-            Replaced::No
-        );
+        assert_eq!(replace("a", &idx, "interim", "y"), Replaced::No);
+        assert_eq!(replace("gone", &idx, "interim", "y"), Replaced::No);
     }
 }

@@ -6,12 +6,15 @@
 //! see changes at once: account (suspension, current reseller privileges),
 //! expiry, IP list and the function table. Argon2 runs only the first time
 //! this process sees a token, on the blocking pool behind a semaphore, so a
-//! burst of first uses never stalls cached verifies. No write transaction:
-//! last use goes to the in-memory usage tracker.
+//! burst of first uses never stalls cached verifies. A token imported from
+//! cPanel is checked against its interim verifier instead and its Argon2id
+//! verifier is computed and stored off the loop (`upgrade`). No write
+//! transaction here: last use goes to the in-memory usage tracker.
 
 pub(crate) mod cache;
 pub(crate) mod lockout;
 mod request;
+pub(crate) mod upgrade;
 pub(crate) mod usage;
 
 use std::sync::Arc;
@@ -30,10 +33,11 @@ use crate::logging;
 use crate::state::State;
 use crate::store::{IndexEntry, TokenRecord};
 use crate::text::shown;
-use crate::tokens::{Index, Token};
+use crate::tokens::{self, Index, Scheme, Token};
 use cache::Snapshot;
 use lockout::Recorded;
 use request::parse_args;
+use upgrade::{Job, Upgrades};
 
 pub(crate) const COMMAND: &str = "verify";
 
@@ -42,6 +46,8 @@ pub(crate) const COMMAND: &str = "verify";
 pub struct Verifier {
     state: Arc<State>,
     argon2_slots: Arc<Semaphore>,
+    /// Imported tokens proven and waiting for their Argon2id verifier.
+    upgrades: Arc<Upgrades>,
 }
 
 /// A refusal: stable code, a reason for the local caller, and the token's
@@ -103,6 +109,7 @@ impl Verifier {
         Verifier {
             state,
             argon2_slots: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            upgrades: Arc::default(),
         }
     }
 
@@ -268,6 +275,9 @@ impl Verifier {
             self.state.verified.insert(index, Arc::clone(&fresh));
             return Ok(fresh);
         }
+        if tokens::scheme(&record.verifier) == Scheme::Interim {
+            return self.load_imported(index, record, fresh, digest);
+        }
         let _slot = self
             .argon2_slots
             .acquire()
@@ -296,6 +306,42 @@ impl Verifier {
             ));
         }
         self.state.verified.insert(index, Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    /// An imported token still on its interim verifier: a keyed hash,
+    /// checked here in microseconds; once proven, its Argon2id verifier is
+    /// queued (see `upgrade`) and the verify goes on without waiting.
+    fn load_imported(
+        &self,
+        index: Index,
+        record: TokenRecord,
+        fresh: Arc<Snapshot>,
+        digest: crate::tokens::Digest,
+    ) -> Result<Arc<Snapshot>, Refusal> {
+        if !self.state.pepper.check_interim(&digest, &record.verifier) {
+            logging::warn(&format!(
+                "token index matched but the interim verifier did not for {}:{}",
+                record.owner, record.name
+            ));
+            return Err(refuse(
+                ErrorCode::InvalidToken,
+                "no such token for this user",
+            ));
+        }
+        self.state.verified.insert(index, Arc::clone(&fresh));
+        self.upgrades.queue(
+            Arc::clone(&self.state),
+            Arc::clone(&self.argon2_slots),
+            Job {
+                owner: record.owner,
+                name: record.name,
+                index,
+                generation: record.generation,
+                interim: record.verifier,
+                digest,
+            },
+        );
         Ok(fresh)
     }
 }
