@@ -102,6 +102,9 @@ pub enum Command {
     /// Print a shell completion script.
     #[command(long_about = help::COMPLETIONS, after_long_help = help::examples_text("completions"))]
     Completions(CompletionsArgs),
+    /// Moving in from cPanel: import-cpanel, import-accesshash, cpanel-hook(s).
+    #[command(flatten)]
+    Cpanel(super::cpanel::CpanelCommand),
 }
 
 #[derive(Debug, Args)]

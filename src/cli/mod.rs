@@ -7,7 +7,10 @@
 //! users can read it); commands that need one read it from stdin.
 
 pub mod args;
+pub mod cpanel;
 pub mod help;
+mod hooks;
+mod import;
 mod info;
 mod list_table;
 mod render;
@@ -95,6 +98,9 @@ fn token_given(e: &clap::Error, args: &[OsString]) -> Option<&'static str> {
 }
 
 fn execute(cli: &Cli) -> i32 {
+    if let Command::Cpanel(command) = &cli.command {
+        return cpanel::run(cli, command);
+    }
     if let Command::Completions(a) = &cli.command {
         let mut out = Vec::new();
         clap_complete::generate(a.shell, &mut args::command(), "apitoken", &mut out);
@@ -253,6 +259,7 @@ fn name(command: &Command) -> &'static str {
         Command::Acls(_) => "acls",
         Command::Functions(_) => "functions",
         Command::Completions(_) => "completions",
+        Command::Cpanel(c) => c.name(),
     }
 }
 

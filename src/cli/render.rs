@@ -148,8 +148,8 @@ where
         Command::Status => Printed::out(info::status(data, tz)),
         Command::Acls(a) => Printed::out(info::acls(data, a)),
         Command::Functions(a) => Printed::out(info::functions(data, a)),
-        // Answered without the daemon (see `cli::execute`).
-        Command::Completions(_) => Printed::default(),
+        // Answered without the daemon or by `cli::cpanel` (see `cli::execute`).
+        Command::Completions(_) | Command::Cpanel(_) => Printed::default(),
     }
 }
 

@@ -137,7 +137,8 @@ pub fn build(command: &Command, secret: Option<&str>) -> Option<Request> {
         Command::Status => status(&[]),
         Command::Acls(_) => status(&["privileges"]),
         Command::Functions(_) => status(&["functions"]),
-        Command::Completions(_) => return None,
+        // Answered without the daemon or with many requests (`cli::execute`).
+        Command::Completions(_) | Command::Cpanel(_) => return None,
     })
 }
 
