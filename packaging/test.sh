@@ -12,7 +12,7 @@
 #  1. .deb contents, conffiles and lintian (--fail-on error)
 #  2. .rpm file list, scriptlets, %config(noreplace) flags and requirements
 #  3. dpkg -i: files, group, state dir 0700, units enabled, --check-config,
-#     systemd-analyze verify, man pages, completions, PAM module
+#     systemd-analyze verify, man pages, completions, PAM module, cPanel hook
 #  4. the installed daemon creates its store and pepper and issues a token
 #  5. reinstall (upgrade path): store, pepper and a modified conffile kept,
 #     the token still verifies
@@ -80,6 +80,7 @@ echo "== 1. .deb: contents and lintian ($deb)"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|; s|/$||' | grep -v '^$' |
 	sort >"$work/deb-paths"
 for f in /usr/sbin/apitokend /usr/bin/apitoken "$PAMDIR/pam_apitoken.so" \
+	/usr/libexec/apitokend/cpanel-account-hook \
 	/usr/lib/systemd/system/apitokend.service /usr/lib/systemd/system/apitokend.socket \
 	/usr/lib/systemd/system/apitokend-verify.socket \
 	/etc/apitokend/apitokend.toml /etc/apitokend/functions.conf /etc/apitokend/acls.conf \
@@ -91,7 +92,7 @@ for f in /usr/sbin/apitokend /usr/bin/apitoken "$PAMDIR/pam_apitoken.so" \
 	/usr/share/doc/apitokend/changelog.Debian.gz; do
 	grep -qxF "$f" "$work/deb-paths" || fail ".deb lacks $f"
 done
-ok ".deb ships binaries, PAM module, units, configuration, man pages, completions, docs"
+ok ".deb ships binaries, PAM module, cPanel account hook, units, configuration, man pages, completions, docs"
 dpkg-deb -f "$deb" Depends | grep -q 'libc6' || fail ".deb Depends lacks libc6 (dpkg-shlibdeps missing?)"
 dpkg-deb -f "$deb" Depends | grep -q 'libpam0g' || fail ".deb Depends lacks libpam0g"
 ok ".deb Depends: $(dpkg-deb -f "$deb" Depends)"
@@ -116,6 +117,7 @@ echo "== 2. .rpm: files, scriptlets, config flags ($rpm)"
 check "rpm -K: digests" rpm -K --nosignature "$rpm"
 rpm -qpl "$rpm" | sort >"$work/rpm-paths"
 for f in /usr/sbin/apitokend /usr/bin/apitoken /usr/lib64/security/pam_apitoken.so \
+	/usr/libexec/apitokend/cpanel-account-hook \
 	/usr/lib/systemd/system/apitokend.service /usr/lib/systemd/system/apitokend.socket \
 	/usr/lib/systemd/system/apitokend-verify.socket \
 	/etc/apitokend/apitokend.toml /etc/apitokend/functions.conf /etc/apitokend/acls.conf \
@@ -126,8 +128,8 @@ for f in /usr/sbin/apitokend /usr/bin/apitoken /usr/lib64/security/pam_apitoken.
 	/usr/share/doc/apitokend/README.md /usr/share/licenses/apitokend/LICENSE; do
 	grep -qxF "$f" "$work/rpm-paths" || fail ".rpm lacks $f"
 done
-ok "rpm -qpl: binaries, PAM module, units, configuration, man pages, completions, docs, license"
-if grep -vE '^/(etc/apitokend|usr/(s?bin|lib64/security|lib/systemd/system|share/(man|doc/apitokend|licenses/apitokend|bash-completion|zsh/site-functions|fish/vendor_completions\.d)))/' \
+ok "rpm -qpl: binaries, PAM module, cPanel account hook, units, configuration, man pages, completions, docs, license"
+if grep -vE '^/(etc/apitokend|usr/(s?bin|libexec/apitokend|lib64/security|lib/systemd/system|share/(man|doc/apitokend|licenses/apitokend|bash-completion|zsh/site-functions|fish/vendor_completions\.d)))/' \
 	"$work/rpm-paths"; then
 	fail ".rpm ships files outside the expected directories (listed above)"
 fi
@@ -135,6 +137,8 @@ ok "rpm -qpl: nothing outside the expected directories"
 rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]' "$rpm" >"$work/rpm-modes"
 grep -qxF -- '-rwxr-xr-x root:root /usr/sbin/apitokend' "$work/rpm-modes" || fail "rpm: /usr/sbin/apitokend mode/owner"
 grep -qxF -- '-rwxr-xr-x root:root /usr/bin/apitoken' "$work/rpm-modes" || fail "rpm: /usr/bin/apitoken mode/owner"
+grep -qxF -- '-rwxr-xr-x root:root /usr/libexec/apitokend/cpanel-account-hook' "$work/rpm-modes" ||
+	fail "rpm: cpanel-account-hook mode/owner"
 grep -qxF -- '-rw-r--r-- root:root /etc/apitokend/apitokend.toml' "$work/rpm-modes" || fail "rpm: apitokend.toml mode/owner"
 ok "rpm file modes and owners"
 rpm -qp --scripts "$rpm" >"$work/rpm-scripts"
@@ -179,7 +183,7 @@ var_cpanel_before=no
 if [ -d /var/cpanel ]; then var_cpanel_before=yes; fi
 snapshot() {
 	find /etc /var/cpanel /var/lib/apitokend /run/apitokend /var/lib/systemd \
-		/usr/sbin /usr/bin /usr/lib/systemd "$PAMDIR" /usr/share/man /usr/share/doc \
+		/usr/sbin /usr/bin /usr/libexec /usr/lib/systemd "$PAMDIR" /usr/share/man /usr/share/doc \
 		/usr/share/bash-completion /usr/share/zsh /usr/share/fish /usr/share/lintian /usr/lib64 \
 		-xdev 2>/dev/null |
 		grep -vxE '/etc/(group|gshadow|passwd|shadow|subgid|subuid)-|/etc/ld\.so\.cache' |
@@ -200,7 +204,8 @@ for f in /usr/sbin/apitokend /usr/bin/apitoken "$PAMDIR/pam_apitoken.so"; do
 		fail "$f has unresolved libraries"
 	fi
 done
-[ -x /usr/sbin/apitokend ] && [ -x /usr/bin/apitoken ] || fail "binaries not executable"
+[ -x /usr/sbin/apitokend ] && [ -x /usr/bin/apitoken ] && [ -x /usr/libexec/apitokend/cpanel-account-hook ] ||
+	fail "binaries or the cPanel hook not executable"
 ok "installed: /usr/sbin/apitokend, /usr/bin/apitoken, $PAMDIR/pam_apitoken.so (stripped, libraries resolve)"
 check "apitokend --version" /usr/sbin/apitokend --version
 check "apitoken --version" /usr/bin/apitoken --version
@@ -291,6 +296,18 @@ token=$(/usr/bin/apitoken create pkgtest --acl list-accts | grep -oE '[A-Z0-9]{3
 [ -n "$token" ] || fail "apitoken create printed no token"
 printf '%s\n' "$token" | /usr/bin/apitoken verify --user root --ip 127.0.0.1 --function listaccts >/dev/null ||
 	fail "the new token does not verify"
+# The shipped cPanel hook, fed cPanel's documented input, reaches the
+# daemon through the installed CLI and answers as cPanel reads it.
+hook_out=$(printf '%s' '{"context":{"category":"Whostmgr","event":"Accounts::Remove","stage":"post","point":"main"},"data":{"user":"pkghookgone","killdns":1}}' |
+	/usr/libexec/apitokend/cpanel-account-hook) || fail "cpanel-account-hook failed: $hook_out"
+[ "$hook_out" = '1 apitokend: revoked 0 API token(s) of “pkghookgone”' ] ||
+	fail "cpanel-account-hook answered: $hook_out"
+if hook_out=$(printf '%s' '{"context":{"category":"Whostmgr","event":"Accounts::Remove","stage":"post"},"data":{"user":"x"}}' |
+	APITOKEND_SOCKET=/nonexistent.sock /usr/libexec/apitokend/cpanel-account-hook 2>/dev/null); then
+	fail "cpanel-account-hook succeeded without a daemon"
+fi
+case $hook_out in "0 apitokend: the API tokens of “x” were not revoked"*) ;; *) fail "hook failure reply: $hook_out" ;; esac
+ok "installed cpanel-account-hook: Accounts::Remove reaches the daemon; unreachable daemon is a \"0 …\" reply"
 stop_daemon
 [ -f "$STATE/pepper" ] || fail "the daemon created no pepper in $STATE"
 ok "daemon created $STATE/pepper and the store; token pkgtest issued and verified"
@@ -318,7 +335,8 @@ ok "after the upgrade token pkgtest is listed and still verifies"
 echo "== 6. dpkg -r keeps state; dpkg --purge leaves nothing behind"
 check "dpkg -r apitokend" dpkg -r apitokend
 dpkg-query -W -f='${Status}\n' apitokend | grep -qx 'deinstall ok config-files' || fail "dpkg status after remove"
-[ ! -e /usr/sbin/apitokend ] && [ ! -e /usr/bin/apitoken ] && [ ! -e "$PAMDIR/pam_apitoken.so" ] ||
+[ ! -e /usr/sbin/apitokend ] && [ ! -e /usr/bin/apitoken ] && [ ! -e "$PAMDIR/pam_apitoken.so" ] &&
+	[ ! -e /usr/libexec/apitokend ] ||
 	fail "dpkg -r left binaries"
 [ -f "$STATE/pepper" ] || fail "dpkg -r deleted the pepper"
 (cd "$STATE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | diff -u "$work/state-before-remove" - ||
@@ -340,7 +358,7 @@ done <"$work/dpkg-L"
 [ "$left" = 0 ] || fail "purge left packaged paths behind"
 ok "every path dpkg -L listed (and that did not exist before) is gone"
 for p in /etc/apitokend "$STATE" /var/lib/apitokend /run/apitokend /usr/sbin/apitokend /usr/bin/apitoken \
-	"$PAMDIR/pam_apitoken.so" /usr/share/doc/apitokend /usr/lib/systemd/system/apitokend.service; do
+	"$PAMDIR/pam_apitoken.so" /usr/libexec/apitokend /usr/share/doc/apitokend /usr/lib/systemd/system/apitokend.service; do
 	if [ -e "$p" ] || [ -L "$p" ]; then fail "purge left $p"; fi
 done
 find /etc/systemd /var/lib/systemd -name '*apitokend*' | grep . && fail "purge left unit state (above)"
