@@ -1,12 +1,13 @@
 //! Test harness shared by every integration test: the real daemon on a temp
 //! directory ([`daemon`]), real system users ([`users`]), verify and its
 //! outcomes ([`verify`]), plain process runs ([`process`]), runs on a
-//! pseudo-terminal ([`terminal`]), and the small
-//! request and reply helpers below.
+//! pseudo-terminal ([`terminal`]), generated cPanel token stores
+//! ([`cpanel`]), and the small request and reply helpers below.
 // Helpers are not `#[test]` fns, which is all clippy.toml's
 // allow-unwrap/panic-in-tests covers; each test crate uses only some of them.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
+pub mod cpanel;
 pub mod daemon;
 pub mod process;
 pub mod terminal;
