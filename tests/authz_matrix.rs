@@ -25,11 +25,13 @@ const TOKEN_COMMANDS: [&str; 6] = [
     "api_token_revoke_all",
     "api_token_get_details",
 ];
-const ROOT_ONLY: [&str; 4] = [
+const ROOT_ONLY: [&str; 6] = [
     "account_rename",
     "account_remove",
     "lockout_list",
     "lockout_clear",
+    "import_cpanel_tokens",
+    "import_accesshash",
 ];
 
 /// One row per role: for each token command, one letter per target
@@ -37,12 +39,18 @@ const ROOT_ONLY: [&str; 4] = [
 /// `A` = allowed (the request succeeds), `D` = refused with not_authorized.
 const MATRIX: &[(&str, &str)] = &[
     //             create list update revoke all  details | root-only
-    ("root", /*  */ "AAAA AAAA AAAA AAAA AAAA AAAA   AAAA"),
-    ("resa", /*  */ "ADAD ADAD ADAD ADAD ADAD ADAD   DDDD"),
-    ("resb", /*  */ "ADDA ADDA ADDA ADDA ADDA ADDA   DDDD"),
-    ("nomanage", /**/ "DDDD DDDD DDDD DDDD DDDD DDDD   DDDD"),
-    ("plain", /* */ "DDDD DDDD DDDD DDDD DDDD DDDD   DDDD"),
-    ("vmember", /**/ "DDDD DDDD DDDD DDDD DDDD DDDD   DDDD"),
+    ("root", /*  */ "AAAA AAAA AAAA AAAA AAAA AAAA   AAAAAA"),
+    ("resa", /*  */ "ADAD ADAD ADAD ADAD ADAD ADAD   DDDDDD"),
+    ("resb", /*  */ "ADDA ADDA ADDA ADDA ADDA ADDA   DDDDDD"),
+    (
+        "nomanage",
+        /**/ "DDDD DDDD DDDD DDDD DDDD DDDD   DDDDDD",
+    ),
+    ("plain", /* */ "DDDD DDDD DDDD DDDD DDDD DDDD   DDDDDD"),
+    (
+        "vmember",
+        /**/ "DDDD DDDD DDDD DDDD DDDD DDDD   DDDDDD",
+    ),
 ];
 
 /// The verify socket (mode 0660, group `apitokvgrp`): `A` = the verify is
@@ -157,6 +165,13 @@ fn run_cell(d: &Daemon, role: &Role, command: &str, target: &str, owner: &str, n
         "lockout_clear" => {
             c.arg("all=1");
         }
+        "import_cpanel_tokens" => {
+            c.args(["user=root", "dry_run=1"]);
+        }
+        "import_accesshash" => {
+            let digest = format!("{n:0128x}");
+            c.args(["user=root".to_owned(), format!("digest={digest}")]);
+        }
         _ => {}
     }
     reply_of(&run_with_stdin(&mut c, &stdin), command)
@@ -214,7 +229,7 @@ fn every_cell_of_the_authorization_matrix() {
             "row {role_name} has too many cells"
         );
     }
-    assert_eq!(checked, MATRIX.len() * 28);
+    assert_eq!(checked, MATRIX.len() * 30);
 
     // A reseller holding only some privileges cannot grant others.
     let resa = &roles[1].1;
