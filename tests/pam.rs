@@ -451,6 +451,38 @@ fn a_password_not_shaped_like_a_token_never_reaches_the_daemon() {
 }
 
 #[test]
+fn an_imported_access_hash_is_refused_in_the_module_and_works_on_the_verify_socket() {
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accesshash");
+    // As cPanel writes .accesshash: lines of lowercase letters and digits.
+    let hash: String = (0..4)
+        .map(|i| format!("{}{i}\n", "k3x9q".repeat(6)))
+        .collect();
+    std::fs::write(&file, &hash).unwrap();
+    let out = d
+        .cli()
+        .args(["--json", "import-accesshash", "--user", "root", "--file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = reply["data"]["name"].as_str().unwrap().to_owned();
+    let plain: String = hash.split_whitespace().collect();
+    let last_used = || {
+        let list = d.call(common::req("api_token_list")).data.unwrap();
+        list["tokens"][name.as_str()]["last_used_at"].clone()
+    };
+    // Not shaped like a token: refused in the module, never sent.
+    let svc = Service::for_daemon(&d, "");
+    assert_fails_with(&svc.auth("root", Some("192.0.2.30"), &plain), AUTH_ERR);
+    assert_eq!(last_used(), Value::Null, "the module sent the access hash");
+    // `Authorization: whm root:<hash>` goes through the verify socket.
+    assert!(d.verify("root", &plain, "192.0.2.30", "listaccts").is_ok());
+    assert!(last_used().is_i64(), "a verify is recorded as a use");
+}
+
+#[test]
 fn stacking_sufficient_and_first_pass() {
     let d = Daemon::start();
     let t = token(&create(
