@@ -9,7 +9,7 @@
 //!   control             (blocking pool) decode ─► control::command::Command
 //!     authz             SO_PEERCRED uid ─► root / reseller / other; one match
 //!     control::{create, list, update, revoke, details, account_events,
-//!               lockout_admin}   one file per command family, using
+//!               lockout_admin, import}   one file per command family, using
 //!               control::params (WHM `-N` parameters), control::validate
 //!     store             LMDB, one synchronous write transaction per change
 //!     audit             audit line, cPanel accounting log
@@ -22,7 +22,9 @@
 //!     accounts          the owner now: suspended? what it holds
 //!     tokens            SHA-512 + HMAC index ─► store index lookup
 //!     verify::cache     hit when the record generation matches, else
-//!                       store record + Argon2 (blocking pool, bounded)
+//!                       store record + Argon2 (blocking pool, bounded);
+//!                       an imported token's interim verifier instead,
+//!                       and verify::upgrade queues its Argon2id
 //!     acl, iplist       expiry, address list, function table
 //!     verify::usage     last use in memory (written in batches)
 //!   ─► proto::Response
