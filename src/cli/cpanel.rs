@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::args::Cli;
-use super::{hooks, import};
+use super::{help, hooks, import};
 
 /// Where cPanel keeps API tokens (`whostmgr/<user>.json` below it).
 pub const DEFAULT_CPANEL_STORE: &str = "/var/cpanel/authn/api_tokens_v2";
@@ -20,15 +20,17 @@ pub const DEFAULT_HOOK: &str = "/usr/libexec/apitokend/cpanel-account-hook";
 #[derive(Debug, Subcommand)]
 pub enum CpanelCommand {
     /// Import cPanel's WHM API tokens (root): every token keeps working.
-    #[command(long_about = IMPORT_ABOUT)]
+    #[command(long_about = IMPORT_ABOUT, after_long_help = help::examples_text("import-cpanel"))]
     ImportCpanel(ImportCpanelArgs),
     /// Import a user's WHM access hash as a full-access token (root).
-    #[command(long_about = ACCESSHASH_ABOUT)]
+    #[command(long_about = ACCESSHASH_ABOUT,
+              after_long_help = help::examples_text("import-accesshash"))]
     ImportAccesshash(ImportAccesshashArgs),
     /// Run as cPanel's account hook: hook JSON on stdin, "1 msg"/"0 msg" out.
-    #[command(long_about = HOOK_ABOUT)]
+    #[command(long_about = HOOK_ABOUT, after_long_help = help::examples_text("cpanel-hook"))]
     CpanelHook,
     /// Register, unregister or show apitokend's cPanel account hooks (root).
+    #[command(long_about = HOOKS_ABOUT, after_long_help = help::examples_text("cpanel-hooks"))]
     CpanelHooks(CpanelHooksArgs),
 }
 
@@ -57,6 +59,13 @@ account_remove (tokens revoked) or account_rename (tokens moved) to the \
 daemon. Prints \"1 <message>\" on success and \"0 <message>\" on failure, as \
 cPanel expects; a failure is also written to standard error and syslog, \
 and the exit status is 1.";
+
+const HOOKS_ABOUT: &str = "\
+Register (install), unregister (uninstall) or look for (status) the hook \
+program with cPanel's /usr/local/cpanel/bin/manage_hooks, for Whostmgr \
+Accounts::Remove and Accounts::Modify at stage post (root only). On a \
+server without manage_hooks it says so and does nothing. \
+APITOKEN_MANAGE_HOOKS=PATH runs another program in its place.";
 
 #[derive(Debug, Args)]
 pub struct ImportCpanelArgs {

@@ -136,6 +136,41 @@ pub fn examples(name: &str) -> &'static [Example] {
                 "apitoken completions zsh > \"${fpath[1]}/_apitoken\"",
             ),
         ],
+        "import-cpanel" => &[
+            ex!(
+                "See what the import would do, writing nothing:",
+                "apitoken import-cpanel --dry-run",
+            ),
+            ex!(
+                "Import every WHM API token from cPanel's store:",
+                "apitoken import-cpanel"
+            ),
+            ex!(
+                "One reseller's tokens, from a copy of the store, as data:",
+                "apitoken --json import-cpanel --from /root/api_tokens_v2 --user reseller1",
+            ),
+        ],
+        "import-accesshash" => &[
+            ex!(
+                "Root's access hash (~root/.accesshash):",
+                "apitoken import-accesshash --user root",
+            ),
+            ex!(
+                "From another file:",
+                "apitoken import-accesshash --user reseller1 --file /root/reseller1.accesshash",
+            ),
+        ],
+        "cpanel-hook" => &[ex!(
+            "What WHM does when it removes an account:",
+            "echo '{\"context\":{\"event\":\"Accounts::Remove\",\"stage\":\"post\"},\"data\":{\"user\":\"bob\"}}' | apitoken cpanel-hook",
+        )],
+        "cpanel-hooks" => &[
+            ex!(
+                "Register the account hooks with cPanel:",
+                "apitoken cpanel-hooks install"
+            ),
+            ex!("Are they registered?", "apitoken cpanel-hooks status"),
+        ],
         _ => &[],
     }
 }
