@@ -270,9 +270,11 @@ echo "== 4. the installed daemon creates its store and pepper"
 # Without systemd (CI) the daemon binds its own sockets: give it the runtime
 # directory the socket units would create, and log to stderr.
 install -d -m 0755 /run/apitokend
+# The shipped file names its tables relative to itself: this copy lives
+# elsewhere, so it names them absolutely.
 {
 	echo 'log = "stderr"'
-	cat /etc/apitokend/apitokend.toml
+	sed -E 's|^(functions_file\|acls_file) = "([^/"][^"]*)"|\1 = "/etc/apitokend/\2"|' /etc/apitokend/apitokend.toml
 } >"$work/run.toml"
 start_daemon() {
 	/usr/sbin/apitokend --config "$work/run.toml" 2>>"$work/daemon.log" &
@@ -391,7 +393,7 @@ echo 'pepper-placeholder' >"$STATE/pepper"
 check "rpm -e apitokend" rpm -e "${rpm_flags[@]}" apitokend
 [ -f "$STATE/pepper" ] || fail "rpm -e deleted the state directory (rpm has no purge: it must stay)"
 getent group "$GROUP" >/dev/null || fail "rpm -e deleted group $GROUP"
-for p in /usr/sbin/apitokend /etc/apitokend /usr/share/doc/apitokend /usr/share/licenses/apitokend \
+for p in /usr/sbin/apitokend /etc/apitokend /usr/share/doc/apitokend /usr/share/licenses/apitokend /usr/libexec/apitokend \
 	/usr/lib64/security/pam_apitoken.so; do
 	if [ -e "$p" ]; then fail "rpm -e left $p"; fi
 done

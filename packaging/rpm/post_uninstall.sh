@@ -13,7 +13,8 @@ if [ "$1" -eq 0 ]; then
 	# cargo-generate-rpm cannot mark directories as owned: remove ours
 	# when erase left them empty (an .rpmsave keeps /etc/apitokend).
 	rmdir /usr/share/doc/apitokend/examples/pam.d /usr/share/doc/apitokend/examples \
-		/usr/share/doc/apitokend /usr/share/licenses/apitokend /etc/apitokend \
+		/usr/share/doc/apitokend /usr/share/licenses/apitokend /usr/libexec/apitokend \
+		/etc/apitokend \
 		2>/dev/null || :
 fi
 exit 0
