@@ -45,6 +45,8 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub limits: Limits,
     pub lockout: LockoutConfig,
+    /// The HTTPS front (`apitokend-web`).
+    pub web: crate::web::config::WebConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +91,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             limits: Limits::default(),
             lockout: LockoutConfig::default(),
+            web: crate::web::config::WebConfig::default(),
         }
     }
 }
@@ -237,6 +240,7 @@ impl Config {
         if self.expiry_warning_days > 3650 {
             return err("expiry_warning_days must be at most 3650");
         }
+        self.web.validate().map_err(ConfigError)?;
         Ok(())
     }
 }

@@ -53,3 +53,4 @@ pub mod store;
 pub(crate) mod text;
 pub mod tokens;
 pub(crate) mod verify;
+pub mod web;
