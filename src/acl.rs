@@ -181,6 +181,15 @@ impl FunctionTable {
         }
     }
 
+    /// Every listed function that `holdings` cover.
+    pub fn permitted(&self, holdings: &Holdings) -> Vec<&str> {
+        self.needs
+            .keys()
+            .filter(|f| self.permits(holdings, f))
+            .map(String::as_str)
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.needs.len()
     }

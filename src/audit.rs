@@ -24,6 +24,8 @@ pub struct Event<'a> {
     pub token_names: &'a [String],
     pub ip: Option<&'a str>,
     pub function: Option<&'a str>,
+    /// The token that authenticated a request relayed by the HTTPS front.
+    pub auth_token: Option<&'a str>,
     /// `None` on success; the stable error code otherwise.
     pub error: Option<&'a str>,
     pub reason: &'a str,
@@ -103,6 +105,9 @@ pub fn format(e: &Event<'_>) -> String {
     }
     if let Some(f) = e.function {
         line.push_str(&format!(" function={}", clean(f, 64)));
+    }
+    if let Some(t) = e.auth_token {
+        line.push_str(&format!(" auth_token={}", clean(t, 64)));
     }
     line.push_str(&format!(" reason=\"{}\"", clean_with(e.reason, 300, true)));
     line

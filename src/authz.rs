@@ -10,6 +10,13 @@
 //!   is checked by `control::validate` against the owner's holdings, which
 //!   for a reseller is the caller itself; what it may *see* of privileges
 //!   is [`visible_privileges`].
+//! - **Relayed credentials** (the `auth` field, control socket): only the
+//!   HTTPS front's account (`[web] user`, never uid 0) may send them, only
+//!   for WHM API 1 functions and never naming a `user` ([`may_relay`]).
+//!   The daemon authenticates the token like a verify of that function
+//!   (lockout, audit), then the request acts as the token's owner
+//!   ([`token_caller`]) under [`authorize`], exactly as that owner on the
+//!   control socket would.
 //! - **Verify socket** (mode [`VERIFY_SOCKET_MODE`], owner root, group
 //!   `verify_socket_group`): root and members of that group may call
 //!   `verify`, enforced by the kernel at connect; the socket answers
@@ -119,16 +126,89 @@ pub(crate) fn authorize(
                 })
             }
         }
+        (Caller::Root, Scope::Caller) => Decision::Allow(Actor {
+            owner: requested_user.unwrap_or("root").to_owned(),
+        }),
+        (Caller::Reseller(account), Scope::Caller) => {
+            if requested_user.is_some_and(|u| u != account.name) {
+                Decision::Deny(
+                    ErrorCode::NotAuthorized,
+                    format!("the reseller “{}” may ask only about itself", account.name),
+                )
+            } else if account.suspended {
+                Decision::Deny(
+                    ErrorCode::Suspended,
+                    format!("the account “{}” is suspended", account.name),
+                )
+            } else {
+                Decision::Allow(Actor {
+                    owner: account.name.clone(),
+                })
+            }
+        }
         (Caller::Reseller(_), Scope::Server) => Decision::Deny(
             ErrorCode::NotAuthorized,
             "account events and lockouts are root's alone".to_owned(),
         ),
-        (Caller::Unprivileged(_), Scope::Tokens | Scope::Server | Scope::Overview) => {
+        (
+            Caller::Unprivileged(_),
+            Scope::Tokens | Scope::Server | Scope::Overview | Scope::Caller,
+        ) => {
             Decision::Deny(
                 ErrorCode::NotAuthorized,
                 "only root and WHM resellers may manage API tokens".to_owned(),
             )
         }
+    }
+}
+
+/// Whether `peer` may relay credentials for `command`: the front's account
+/// (`front`, resolved from `[web] user`) and nobody else, WHM functions
+/// only, acting as the token's owner (no `user`).
+pub(crate) fn may_relay(
+    peer: &Peer,
+    front: Option<Uid>,
+    command: Command,
+    requested_user: Option<&str>,
+) -> Result<(), (ErrorCode, String)> {
+    let deny = |why: String| Err((ErrorCode::NotAuthorized, why));
+    match (front, command.whm_function()) {
+        (None, _) => deny(
+            "relayed credentials are accepted only from the HTTPS front's account \
+             (web.user), which does not exist"
+                .to_owned(),
+        ),
+        (Some(uid), _) if uid != peer.uid || uid == Uid::ROOT => deny(
+            "relayed credentials are accepted only from the HTTPS front's account (web.user)"
+                .to_owned(),
+        ),
+        (Some(_), None) => deny(format!(
+            "“{}” is not a WHM API 1 function and cannot be called with a token",
+            command.name()
+        )),
+        (Some(_), Some(_)) if requested_user.is_some() => Err((
+            ErrorCode::BadRequest,
+            "a relayed request acts as the token's owner; it names no “user”".to_owned(),
+        )),
+        (Some(_), Some(_)) => Ok(()),
+    }
+}
+
+/// The caller a verified token's owner is: root, or the reseller.
+pub(crate) fn token_caller(account: Account) -> Caller {
+    if account.name == "root" {
+        Caller::Root
+    } else {
+        Caller::Reseller(account)
+    }
+}
+
+/// What a caller holds (for `applist` over the control socket).
+pub(crate) fn holdings_of(caller: &Caller) -> Holdings {
+    match caller {
+        Caller::Root => Holdings::All,
+        Caller::Reseller(a) => a.holdings.clone(),
+        Caller::Unprivileged(_) => Holdings::Some(Default::default()),
     }
 }
 
@@ -176,7 +256,7 @@ mod tests {
     fn decision_table() {
         let ok = reseller("manage-api-tokens,list-accts", false);
         for c in Command::ALL {
-            let token_cmd = matches!(c.scope(), Scope::Tokens | Scope::Overview);
+            let token_cmd = matches!(c.scope(), Scope::Tokens | Scope::Overview | Scope::Caller);
             // root: everything, as any owner
             assert!(matches!(
                 authorize(&Caller::Root, c, Some("bob")),

@@ -6,7 +6,7 @@
 //! message reaches a reply or a log: reasons name the field and the
 //! problem, and a syntax error its position.
 
-use apitokend_proto::{ErrorCode, Request};
+use apitokend_proto::{Auth, ErrorCode, Request, TokenCredential};
 use serde_json::Value;
 
 use crate::text::shown;
@@ -24,7 +24,8 @@ pub(crate) struct Undecodable {
 }
 
 const SHAPE: &str = "The request must be an object with “command” (string), \
-                     optional “args” (object) and optional “user” (string)";
+                     optional “args” (object), optional “user” (string) and, from the HTTPS front \
+                     only, optional “auth” (relayed credentials)";
 
 fn shape(command: &str, problem: &str) -> Undecodable {
     Undecodable {
@@ -62,6 +63,15 @@ pub(crate) fn decode(line: &[u8]) -> Result<Request, Undecodable> {
         Some(Value::String(s)) => Some(s),
         Some(_) => return Err(shape(&command, "“user” is not a string")),
     };
+    let auth = match fields.remove("auth") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(auth(v).map_err(|()| {
+            shape(
+                &command,
+                "“auth” must be {\"token\": {\"user\": string, \"token\": string}, \"ip\": string}",
+            )
+        })?),
+    };
     if let Some(key) = fields.keys().next() {
         let problem = format!("unknown field “{}”", shown(key, 40));
         return Err(shape(&command, &problem));
@@ -70,6 +80,31 @@ pub(crate) fn decode(line: &[u8]) -> Result<Request, Undecodable> {
         command,
         args,
         user,
+        auth,
+    })
+}
+
+/// Relayed credentials, checked for shape only (the values are secret:
+/// no message quotes them).
+fn auth(value: Value) -> Result<Auth, ()> {
+    let Value::Object(mut m) = value else {
+        return Err(());
+    };
+    let (Some(Value::String(ip)), Some(Value::Object(mut t))) = (m.remove("ip"), m.remove("token"))
+    else {
+        return Err(());
+    };
+    let (Some(Value::String(user)), Some(Value::String(token))) =
+        (t.remove("user"), t.remove("token"))
+    else {
+        return Err(());
+    };
+    if !m.is_empty() || !t.is_empty() {
+        return Err(());
+    }
+    Ok(Auth {
+        token: TokenCredential { user, token },
+        ip,
     })
 }
 
@@ -122,6 +157,16 @@ mod tests {
                 "unknown field “extra”",
             ),
             ("\"SECRET", ErrorCode::InvalidJson, "column"),
+            (
+                "{\"command\":\"x\",\"auth\":{\"token\":{\"user\":\"b\",\"token\":5},\"ip\":\"SECRET\"}}",
+                ErrorCode::BadRequest,
+                "“auth” must be",
+            ),
+            (
+                "{\"command\":\"x\",\"auth\":{\"token\":{\"user\":\"b\",\"token\":\"SECRET\",\"x\":1},\"ip\":\"1.2.3.4\"}}",
+                ErrorCode::BadRequest,
+                "“auth” must be",
+            ),
         ];
         for (line, code, says) in cases {
             let line = line.replace("SECRET", SECRET);

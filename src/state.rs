@@ -44,6 +44,16 @@ pub struct State {
     expiry_warning_secs: AtomicI64,
     /// cPanel accounting log to append change lines to, if any.
     accounting_log: RwLock<Option<PathBuf>>,
+    /// The uid of `[web] user`, the only peer that may relay credentials.
+    front_uid: RwLock<Option<crate::accounts::Uid>>,
+}
+
+/// `[web] user`'s uid, if that account exists (and is not root).
+fn front_uid(config: &Config) -> Option<crate::accounts::Uid> {
+    match nix::unistd::User::from_name(&config.web.user) {
+        Ok(Some(u)) if !u.uid.is_root() => Some(crate::accounts::Uid(u.uid.as_raw())),
+        _ => None,
+    }
 }
 
 /// Entries kept in the verified cache.
@@ -90,6 +100,7 @@ impl State {
             )?)),
             expiry_warning_secs: AtomicI64::new(warning_secs(config)),
             accounting_log: RwLock::new(config.accounting_log.clone()),
+            front_uid: RwLock::new(front_uid(config)),
         })
     }
 
@@ -116,6 +127,10 @@ impl State {
 
     pub(crate) fn expiry_warning_secs(&self) -> i64 {
         self.expiry_warning_secs.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn front_uid(&self) -> Option<crate::accounts::Uid> {
+        *self.front_uid.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn accounting_log(&self) -> Option<PathBuf> {
@@ -171,6 +186,7 @@ impl State {
         self.expiry_warning_secs
             .store(warning_secs(fresh), Ordering::Relaxed);
         self.lockout.set_config(fresh.lockout.clone());
+        *self.front_uid.write().unwrap_or_else(|p| p.into_inner()) = front_uid(fresh);
         *self
             .accounting_log
             .write()

@@ -182,6 +182,7 @@ fn call(a: &CallArgs, secret: &str) -> Request {
         command: a.function.clone(),
         args,
         user: a.owner.user.clone(),
+        auth: None,
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) enum Command {
     ImportCpanelTokens,
     /// Root-only: a WHM access hash, as a full-access token.
     ImportAccesshash,
+    /// WHM's `applist`: the functions the caller's privileges allow.
+    Applist,
 }
 
 /// Whose business a command is (what authorization asks first).
@@ -41,10 +43,12 @@ pub(crate) enum Scope {
     /// The daemon's state: root sees the server, a reseller that may
     /// manage tokens its own share (`authz::status_view`).
     Overview,
+    /// What the caller itself may do: root, or a reseller for itself.
+    Caller,
 }
 
 impl Command {
-    pub(crate) const ALL: [Command; 13] = [
+    pub(crate) const ALL: [Command; 14] = [
         Command::Create,
         Command::List,
         Command::Update,
@@ -58,6 +62,7 @@ impl Command {
         Command::Status,
         Command::ImportCpanelTokens,
         Command::ImportAccesshash,
+        Command::Applist,
     ];
 
     pub(crate) const fn name(self) -> &'static str {
@@ -75,6 +80,7 @@ impl Command {
             Command::Status => "status",
             Command::ImportCpanelTokens => "import_cpanel_tokens",
             Command::ImportAccesshash => "import_accesshash",
+            Command::Applist => "applist",
         }
     }
 
@@ -97,6 +103,7 @@ impl Command {
             | Command::ImportCpanelTokens
             | Command::ImportAccesshash => Scope::Server,
             Command::Status => Scope::Overview,
+            Command::Applist => Scope::Caller,
         }
     }
 
@@ -113,7 +120,11 @@ impl Command {
             | Command::LockoutClear
             | Command::ImportCpanelTokens
             | Command::ImportAccesshash => true,
-            Command::List | Command::GetDetails | Command::LockoutList | Command::Status => false,
+            Command::List
+            | Command::GetDetails
+            | Command::LockoutList
+            | Command::Status
+            | Command::Applist => false,
         }
     }
 
@@ -133,7 +144,8 @@ impl Command {
             | Command::GetDetails
             | Command::LockoutList
             | Command::LockoutClear
-            | Command::Status => false,
+            | Command::Status
+            | Command::Applist => false,
         }
     }
 
@@ -152,7 +164,30 @@ impl Command {
             | Command::AccountRename
             | Command::LockoutList
             | Command::LockoutClear
-            | Command::Status => None,
+            | Command::Status
+            | Command::Applist => None,
+        }
+    }
+
+    /// The WHM API 1 function this command is, if it is one: what the
+    /// HTTPS front may relay with a token, and the function a relayed
+    /// token must be allowed to call.
+    pub(crate) const fn whm_function(self) -> Option<&'static str> {
+        match self {
+            Command::Create
+            | Command::List
+            | Command::Update
+            | Command::Revoke
+            | Command::GetDetails
+            | Command::Applist => Some(self.name()),
+            Command::RevokeAll
+            | Command::AccountRemove
+            | Command::AccountRename
+            | Command::LockoutList
+            | Command::LockoutClear
+            | Command::Status
+            | Command::ImportCpanelTokens
+            | Command::ImportAccesshash => None,
         }
     }
 
@@ -173,6 +208,7 @@ impl Command {
             Command::Status => "The system failed to report its status",
             Command::ImportCpanelTokens => "The system failed to import the API tokens",
             Command::ImportAccesshash => "The system failed to import the access hash",
+            Command::Applist => "The system failed to list the functions",
         }
     }
 
@@ -191,7 +227,8 @@ impl Command {
             | Command::AccountRename
             | Command::LockoutList
             | Command::LockoutClear
-            | Command::Status => false,
+            | Command::Status
+            | Command::Applist => false,
         }
     }
 }

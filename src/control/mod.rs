@@ -15,6 +15,7 @@ pub mod params;
 pub mod validate;
 
 mod account_events;
+mod applist;
 mod create;
 mod details;
 mod import;
@@ -31,12 +32,14 @@ use std::sync::Arc;
 use apitokend_proto::{ErrorCode, Request, Response};
 use serde_json::{Map, Value};
 
-use crate::accounts;
+use crate::accounts::{self, Lookup};
+use crate::acl::Holdings;
 use crate::audit;
 use crate::authz::{self, Actor, Caller, Decision, Peer};
 use crate::decode::{self, Undecodable};
 use crate::logging;
 use crate::state::State;
+use crate::verify::Verifier;
 use command::Command;
 use params::Params;
 use reply::Outcome;
@@ -46,6 +49,19 @@ use validate::Failure;
 #[derive(Debug)]
 pub struct Control {
     state: Arc<State>,
+    /// Authenticates credentials relayed by the HTTPS front (the verify
+    /// path's cache and Argon2 limiter); `None`: relays are refused.
+    verifier: Option<Arc<Verifier>>,
+}
+
+/// A relayed request whose token authenticated: whom it acts as.
+#[derive(Debug)]
+pub(crate) struct Relayed {
+    caller: Caller,
+    /// The token's effective privileges.
+    holdings: Holdings,
+    token_name: String,
+    ip: String,
 }
 
 /// Who a request came from and whom it acted for (audit, accounting).
@@ -57,18 +73,97 @@ struct Who {
 
 impl Control {
     pub fn new(state: Arc<State>) -> Control {
-        Control { state }
+        Control {
+            state,
+            verifier: None,
+        }
     }
 
-    /// Decodes one request line, authorizes it and runs it.
+    /// Also accepts token credentials relayed by the HTTPS front, checked
+    /// by `verifier`.
+    #[must_use]
+    pub fn relaying(mut self, verifier: Arc<Verifier>) -> Control {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Decodes one request line, authorizes it and runs it. Synchronous:
+    /// relayed credentials (which may need Argon2 on the event loop's
+    /// limiter) are refused here; the server uses [`Control::prepare`].
     pub fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
         match decode::decode(line) {
-            Ok(request) => self.handle(peer, request),
+            Ok(request) if request.auth.is_some() => {
+                let name = crate::text::shown(&request.command, decode::COMMAND_SHOWN);
+                refuse_relay(
+                    peer,
+                    &name,
+                    ErrorCode::NotAuthorized,
+                    "relayed credentials are not accepted here",
+                )
+            }
+            Ok(request) => self.handle(peer, request, None),
             Err(refused) => refuse_unparsed(peer, refused),
         }
     }
 
-    fn handle(&self, peer: &Peer, mut request: Request) -> Response {
+    /// The event-loop half of a request: decodes it and, for credentials
+    /// relayed by the HTTPS front, checks who may relay and authenticates
+    /// the token. `Err` is the final reply; `Ok` goes to [`Control::run`]
+    /// on the blocking pool.
+    pub(crate) async fn prepare(
+        &self,
+        peer: &Peer,
+        line: &[u8],
+    ) -> Result<(Request, Option<Relayed>), Response> {
+        let mut request = decode::decode(line).map_err(|r| refuse_unparsed(peer, r))?;
+        let Some(auth) = request.auth.take() else {
+            return Ok((request, None));
+        };
+        let name = crate::text::shown(&request.command, decode::COMMAND_SHOWN);
+        let Some(command) = Command::parse(&request.command) else {
+            let why = format!("{}.", decode::unknown_command(&request.command, ""));
+            return Err(refuse_relay(peer, &name, ErrorCode::UnknownCommand, &why));
+        };
+        if let Err((code, why)) = authz::may_relay(
+            peer,
+            self.state.front_uid(),
+            command,
+            request.user.as_deref(),
+        ) {
+            return Err(refuse_relay(peer, &name, code, &why));
+        }
+        let Some(verifier) = &self.verifier else {
+            let why = "this daemon does not accept relayed credentials";
+            return Err(refuse_relay(peer, &name, ErrorCode::NotAuthorized, why));
+        };
+        let function = command.whm_function().unwrap_or(command.name());
+        let verified = verifier
+            .authenticate(peer, function, &auth.token, &auth.ip)
+            .await?;
+        let account = match self.state.accounts.lookup(&verified.user) {
+            Ok(Lookup::Found(a)) => a,
+            Ok(Lookup::NotWhmUser) | Err(_) => {
+                let why = "cannot read the account data";
+                return Err(refuse_relay(peer, &name, ErrorCode::Internal, why));
+            }
+        };
+        Ok((
+            request,
+            Some(Relayed {
+                caller: authz::token_caller(account),
+                holdings: verified.effective,
+                token_name: verified.token_name,
+                ip: auth.ip.clone(),
+            }),
+        ))
+    }
+
+    /// Runs a prepared request (blocking pool: LMDB commits, Argon2).
+    pub(crate) fn run(&self, peer: &Peer, request: Request, relayed: Option<Relayed>) -> Response {
+        self.handle(peer, request, relayed)
+    }
+
+    fn handle(&self, peer: &Peer, mut request: Request, relayed: Option<Relayed>) -> Response {
         let Some(command) = Command::parse(&request.command) else {
             let reason = format!(
                 "{}.",
@@ -94,7 +189,7 @@ impl Control {
             caller: format!("uid:{}", peer.uid.0),
             owner: request.user.clone(),
         };
-        let result = self.authorized(peer, command, &mut request, &mut who);
+        let result = self.authorized(peer, command, &mut request, &mut who, relayed.as_ref());
         if command.names_its_account() {
             who.owner = Params(&request.args).single("user").ok().flatten();
         }
@@ -119,6 +214,8 @@ impl Control {
                 peer: Some(peer),
                 user: who.owner.as_deref(),
                 token_names: names,
+                ip: relayed.as_ref().map(|r| r.ip.as_str()),
+                auth_token: relayed.as_ref().map(|r| r.token_name.as_str()),
                 error: response.metadata.error.as_deref(),
                 reason: &response.metadata.reason,
                 ..audit::Event::default()
@@ -157,16 +254,24 @@ impl Control {
         command: Command,
         request: &mut Request,
         who: &mut Who,
+        relayed: Option<&Relayed>,
     ) -> Outcome {
         if let Some(u) = &request.user
             && !accounts::is_valid_user_name(u)
         {
             return Err(Failure::new(ErrorCode::InvalidUser, "invalid user name"));
         }
-        let caller = authz::identify(peer, &self.state.accounts).map_err(|e| {
-            logging::error(&e);
-            Failure::new(ErrorCode::Internal, "cannot read the account data")
-        })?;
+        let caller = match relayed {
+            Some(r) => r.caller.clone(),
+            None => authz::identify(peer, &self.state.accounts).map_err(|e| {
+                logging::error(&e);
+                Failure::new(ErrorCode::Internal, "cannot read the account data")
+            })?,
+        };
+        let holdings = match relayed {
+            Some(r) => r.holdings.clone(),
+            None => authz::holdings_of(&caller),
+        };
         who.caller = match &caller {
             Caller::Root => "root".to_owned(),
             Caller::Reseller(a) => a.name.clone(),
@@ -180,6 +285,7 @@ impl Control {
                     state: &self.state,
                     actor: &actor,
                     caller: &caller,
+                    holdings: &holdings,
                 };
                 dispatch(&ctx, command, &mut request.args)
             }
@@ -187,11 +293,13 @@ impl Control {
     }
 }
 
-/// What a command runs with: the state, whom it acts for, who asked.
+/// What a command runs with: the state, whom it acts for, who asked, and
+/// what the asker may do (a relayed token: its effective privileges).
 struct Ctx<'a> {
     state: &'a State,
     actor: &'a Actor,
     caller: &'a Caller,
+    holdings: &'a Holdings,
 }
 
 fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> Outcome {
@@ -209,7 +317,20 @@ fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> O
         Command::Status => status::run(ctx, Params(args)),
         Command::ImportCpanelTokens => import::cpanel(ctx, args),
         Command::ImportAccesshash => import::accesshash(ctx, args),
+        Command::Applist => applist::run(ctx),
     }
+}
+
+/// A relayed request refused before it ran: audited.
+fn refuse_relay(peer: &Peer, command: &str, code: ErrorCode, why: &str) -> Response {
+    audit::record(&audit::Event {
+        command,
+        peer: Some(peer),
+        error: Some(code.as_str()),
+        reason: why,
+        ..audit::Event::default()
+    });
+    Response::fail(command, code, why)
 }
 
 /// A request refused before it named a known command: audited too.

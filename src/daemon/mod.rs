@@ -153,7 +153,8 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
     let state = Arc::clone(&prepared.state);
     let verifier = Arc::new(Verifier::new(Arc::clone(&state)));
-    let control_handler = Arc::new(Control::new(Arc::clone(&state)));
+    let control_handler =
+        Arc::new(Control::new(Arc::clone(&state)).relaying(Arc::clone(&verifier)));
     let limits = config.limits.clone();
     let (control_path, verify_path) = (prepared.control.path.clone(), prepared.verify.path.clone());
     state.set_sockets(control_path.clone(), verify_path.clone());

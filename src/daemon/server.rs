@@ -34,10 +34,17 @@ pub(crate) trait Handler: Send + Sync + 'static {
 }
 
 /// Control requests commit to LMDB and may run Argon2: blocking pool.
+/// Relayed credentials are authenticated first, on the event loop (the
+/// verify path's cache and Argon2 limiter).
 impl Handler for crate::control::Control {
     async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
+        let (request, relayed) = match self.prepare(&peer, &line).await {
+            Ok(prepared) => prepared,
+            Err(reply) => return reply,
+        };
+        drop(line);
         let control = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || control.handle_line(&peer, &line)).await {
+        match tokio::task::spawn_blocking(move || control.run(&peer, request, relayed)).await {
             Ok(reply) => reply,
             Err(e) => {
                 logging::error(&format!("request handler failed: {e}"));

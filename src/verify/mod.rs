@@ -50,6 +50,14 @@ pub struct Verifier {
     upgrades: Arc<Upgrades>,
 }
 
+/// A token that verified: its owner, its name and what it may do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    pub(crate) user: String,
+    pub(crate) token_name: String,
+    pub(crate) effective: Holdings,
+}
+
 /// A refusal: stable code, a reason for the local caller, and the token's
 /// name when the token itself was recognised (for the audit line).
 #[derive(Debug, PartialEq, Eq)]
@@ -128,15 +136,57 @@ impl Verifier {
                 decode::unknown_command(&request.command, hint),
             );
         }
-        match self.verify(&mut request.args).await {
-            Ok(data) => Response::ok(COMMAND, Some(data)),
+        match self.checked(peer, COMMAND, &mut request.args).await {
+            Ok(v) => Response::ok(
+                COMMAND,
+                Some(json!({
+                    "user": v.user,
+                    "token_name": v.token_name,
+                    "acls": holdings_list(&v.effective),
+                })),
+            ),
+            Err(refused) => refused,
+        }
+    }
+
+    /// Authenticates credentials relayed by the HTTPS front for `command`
+    /// (a WHM function) exactly as a verify of that function from `ip`
+    /// would: lockout first, failures counted and audited under `command`.
+    pub(crate) async fn authenticate(
+        &self,
+        peer: &Peer,
+        command: &str,
+        credential: &apitokend_proto::TokenCredential,
+        ip: &str,
+    ) -> Result<Verified, Response> {
+        let mut args = Map::new();
+        args.insert("user".into(), Value::String(credential.user.clone()));
+        args.insert("token".into(), Value::String(credential.token.clone()));
+        args.insert("ip".into(), Value::String(ip.to_owned()));
+        args.insert("function".into(), Value::String(command.to_owned()));
+        let checked = self.checked(peer, command, &mut args).await;
+        // `checked` moved the token out into a zeroizing buffer.
+        debug_assert!(!args.contains_key("token"));
+        checked
+    }
+
+    /// Verifies `args`; a refusal is counted, audited as `command` and
+    /// returned as the reply.
+    async fn checked(
+        &self,
+        peer: &Peer,
+        command: &str,
+        args: &mut Map<String, Value>,
+    ) -> Result<Verified, Response> {
+        match self.verify(args).await {
+            Ok(v) => Ok(v),
             Err(Refusal(code, why, name)) => {
                 // Only the secret was taken out of `args`; the rest is intact.
-                let text = |key: &str| request.args.get(key).and_then(Value::as_str);
+                let text = |key: &str| args.get(key).and_then(Value::as_str);
                 let (user, ip, function) = (text("user"), text("ip"), text("function"));
                 self.count_failure(code, ip, user, peer);
                 audit::record(&audit::Event {
-                    command: COMMAND,
+                    command,
                     peer: Some(peer),
                     user,
                     token_names: name.as_slice(),
@@ -144,8 +194,9 @@ impl Verifier {
                     function,
                     error: Some(code.as_str()),
                     reason: &why,
+                    ..audit::Event::default()
                 });
-                Response::fail(COMMAND, code, why)
+                Err(Response::fail(command, code, why))
             }
         }
     }
@@ -181,7 +232,7 @@ impl Verifier {
         }
     }
 
-    async fn verify(&self, args: &mut Map<String, Value>) -> Result<Value, Refusal> {
+    async fn verify(&self, args: &mut Map<String, Value>) -> Result<Verified, Refusal> {
         let req = parse_args(args)?;
         let svc = &self.state;
         if let Some(until) = svc.lockout.locked_until(req.ip, svc.clock.now()) {
@@ -243,11 +294,11 @@ impl Verifier {
         }
         svc.usage
             .record(index, now, iplist::format(&ipnet::IpNet::from(req.ip)));
-        Ok(json!({
-            "user": account.name,
-            "token_name": snapshot.name,
-            "acls": holdings_list(&effective),
-        }))
+        Ok(Verified {
+            user: account.name,
+            token_name: snapshot.name.clone(),
+            effective,
+        })
     }
 
     /// Reads the record and, unless this process already checked this

@@ -100,7 +100,10 @@ mod tests {
     fn secrets_are_redacted() {
         let cases = [
             ("api.version=1&token=ABCDEF", "api.version=1&token=REDACTED"),
-            ("token-1=ABC&token_name=keep", "token-1=REDACTED&token_name=keep"),
+            (
+                "token-1=ABC&token_name=keep",
+                "token-1=REDACTED&token_name=keep",
+            ),
             ("TOKEN=ABC", "TOKEN=REDACTED"),
             ("%74oken=ABC", "%74oken=REDACTED"),
             ("password=x&user=bob", "password=REDACTED&user=bob"),

@@ -91,19 +91,47 @@ mod tests {
             (tcp("::ffff:198.51.100.4"), vec![], ok("198.51.100.4")),
             // trusted peer: the header wins when present
             (tcp("127.0.0.1"), vec!["203.0.113.7"], ok("203.0.113.7")),
-            (tcp("::ffff:127.0.0.1"), vec!["203.0.113.7"], ok("203.0.113.7")),
+            (
+                tcp("::ffff:127.0.0.1"),
+                vec!["203.0.113.7"],
+                ok("203.0.113.7"),
+            ),
             (tcp("127.0.0.1"), vec![], ok("127.0.0.1")),
-            (tcp("127.0.0.1"), vec![" ::ffff:192.0.2.1 "], ok("192.0.2.1")),
+            (
+                tcp("127.0.0.1"),
+                vec![" ::ffff:192.0.2.1 "],
+                ok("192.0.2.1"),
+            ),
             (tcp("127.0.0.1"), vec!["2001:db8::1"], ok("2001:db8::1")),
-            (tcp("127.0.0.1"), vec!["203.0.113.7:80"], Err(IpError("X-Real-IP is not an address"))),
-            (tcp("127.0.0.1"), vec!["1.2.3.4", "5.6.7.8"], Err(IpError("several X-Real-IP headers"))),
+            (
+                tcp("127.0.0.1"),
+                vec!["203.0.113.7:80"],
+                Err(IpError("X-Real-IP is not an address")),
+            ),
+            (
+                tcp("127.0.0.1"),
+                vec!["1.2.3.4", "5.6.7.8"],
+                Err(IpError("several X-Real-IP headers")),
+            ),
             // the auth socket: the header is the client and must be there
             (Peer::Local, vec!["203.0.113.7"], ok("203.0.113.7")),
-            (Peer::Local, vec![], Err(IpError("X-Real-IP missing on the auth socket"))),
-            (Peer::Local, vec![""], Err(IpError("X-Real-IP is not an address"))),
+            (
+                Peer::Local,
+                vec![],
+                Err(IpError("X-Real-IP missing on the auth socket")),
+            ),
+            (
+                Peer::Local,
+                vec![""],
+                Err(IpError("X-Real-IP is not an address")),
+            ),
         ];
         for (peer, values, want) in cases {
-            assert_eq!(client_ip(peer, &headers(&values), &trusted), want, "{peer:?} {values:?}");
+            assert_eq!(
+                client_ip(peer, &headers(&values), &trusted),
+                want,
+                "{peer:?} {values:?}"
+            );
         }
     }
 }

@@ -54,10 +54,7 @@ pub fn parse(value: &[u8]) -> Presented {
         return Presented::Malformed("Authorization header too long");
     }
     // Tabs are allowed only around the scheme; control bytes nowhere.
-    if value
-        .iter()
-        .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-    {
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return Presented::Malformed("control characters in the Authorization header");
     }
     let Ok(text) = std::str::from_utf8(value) else {
@@ -97,8 +94,14 @@ mod tests {
     fn header_forms() {
         let ok = |user: &str, token: &str| Some((user.to_owned(), token.to_owned()));
         let cases: &[(&[u8], Option<(String, String)>)] = &[
-            (b"whm root:UWU28DCA23NKY76CN17MDPKM3O7EFQY8", ok("root", TOKEN)),
-            (b"WHM root:UWU28DCA23NKY76CN17MDPKM3O7EFQY8", ok("root", TOKEN)),
+            (
+                b"whm root:UWU28DCA23NKY76CN17MDPKM3O7EFQY8",
+                ok("root", TOKEN),
+            ),
+            (
+                b"WHM root:UWU28DCA23NKY76CN17MDPKM3O7EFQY8",
+                ok("root", TOKEN),
+            ),
             (b"wHm bob:abc", ok("bob", "abc")),
             (b"whm   bob:abc", ok("bob", "abc")),
             (b"whm\tbob:abc", ok("bob", "abc")),

@@ -101,7 +101,8 @@ impl Link {
     /// Sends `request` (a `proto::Request` or the front's relay form),
     /// waits for its reply.
     pub async fn call<T: serde::Serialize>(&self, request: &T) -> Result<Response, LinkError> {
-        let mut line = Zeroizing::new(serde_json::to_vec(request).map_err(|_| LinkError::BadReply)?);
+        let mut line =
+            Zeroizing::new(serde_json::to_vec(request).map_err(|_| LinkError::BadReply)?);
         line.push(b'\n');
         let deadline = tokio::time::Instant::now() + self.timeout;
         for attempt in 0..2 {
@@ -303,8 +304,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.sock");
         let accepted = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(fake_daemon(UnixListener::bind(&path).unwrap(), usize::MAX, accepted.clone()));
-        let link = Arc::new(Link::new(path, 2, Duration::from_secs(5), Duration::from_secs(60)));
+        tokio::spawn(fake_daemon(
+            UnixListener::bind(&path).unwrap(),
+            usize::MAX,
+            accepted.clone(),
+        ));
+        let link = Arc::new(Link::new(
+            path,
+            2,
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+        ));
         let mut tasks = Vec::new();
         for i in 0..200 {
             let link = link.clone();
@@ -323,14 +333,23 @@ mod tests {
     async fn a_closed_connection_is_replaced_and_a_missing_daemon_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.sock");
-        let link = Link::new(path.clone(), 1, Duration::from_secs(5), Duration::from_secs(60));
+        let link = Link::new(
+            path.clone(),
+            1,
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+        );
         assert_eq!(
             link.call(&Request::new("x")).await.unwrap_err(),
             LinkError::Unavailable
         );
         let accepted = Arc::new(AtomicUsize::new(0));
         // The daemon closes after each reply (as at its idle timeout).
-        tokio::spawn(fake_daemon(UnixListener::bind(&path).unwrap(), 1, accepted.clone()));
+        tokio::spawn(fake_daemon(
+            UnixListener::bind(&path).unwrap(),
+            1,
+            accepted.clone(),
+        ));
         for i in 0..5 {
             // The write onto the closed connection fails, so the call is
             // retried on a new one.
@@ -354,6 +373,9 @@ mod tests {
             }
         });
         let link = Link::new(path, 1, Duration::from_millis(200), Duration::from_secs(60));
-        assert_eq!(link.call(&Request::new("x")).await.unwrap_err(), LinkError::Timeout);
+        assert_eq!(
+            link.call(&Request::new("x")).await.unwrap_err(),
+            LinkError::Timeout
+        );
     }
 }

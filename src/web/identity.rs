@@ -160,8 +160,15 @@ mod tests {
             }))
         );
         let lacks = Response::fail("verify", ErrorCode::AclDenied, "needs list-accts");
-        assert_eq!(verdict(&lacks), Ok(Verdict::Lacks("needs list-accts".into())));
-        for code in [ErrorCode::InvalidToken, ErrorCode::Expired, ErrorCode::LockedOut] {
+        assert_eq!(
+            verdict(&lacks),
+            Ok(Verdict::Lacks("needs list-accts".into()))
+        );
+        for code in [
+            ErrorCode::InvalidToken,
+            ErrorCode::Expired,
+            ErrorCode::LockedOut,
+        ] {
             assert_eq!(
                 verdict(&Response::fail("verify", code, "x")),
                 Ok(Verdict::Denied(code))

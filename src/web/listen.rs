@@ -31,11 +31,7 @@ pub fn tcp(addr: SocketAddr, optional: bool) -> Result<Option<std::net::TcpListe
     };
     match configure() {
         Ok(()) => Ok(Some(socket.into())),
-        Err(e)
-            if optional
-                && addr.is_ipv6()
-                && e.raw_os_error() == Some(libc::EADDRNOTAVAIL) =>
-        {
+        Err(e) if optional && addr.is_ipv6() && e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
             crate::logging::warn(&format!("not listening on {addr}: {e}"));
             Ok(None)
         }

@@ -128,7 +128,9 @@ pub fn start(config: Config) -> Result<(), String> {
     let certs = if web.listen.is_empty() {
         None
     } else {
-        Some(Arc::new(tls::Certificates::open(tls::Source::from_config(&web))?))
+        Some(Arc::new(tls::Certificates::open(
+            tls::Source::from_config(&web),
+        )?))
     };
     let daemon = DaemonSockets {
         control: config.control_socket.clone(),
@@ -158,7 +160,9 @@ async fn serve(
     let mut addresses = Vec::new();
     let mut tasks = Vec::new();
     let acceptor = match &certs {
-        Some(c) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(c.clone())?)),
+        Some(c) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+            c.clone(),
+        )?)),
         None => None,
     };
     let tcp = |l: std::net::TcpListener| {
@@ -166,7 +170,10 @@ async fn serve(
     };
     for l in bound.https {
         let l = tcp(l)?;
-        addresses.push(format!("https://{}", l.local_addr().map_err(|e| e.to_string())?));
+        addresses.push(format!(
+            "https://{}",
+            l.local_addr().map_err(|e| e.to_string())?
+        ));
         tasks.push(tokio::spawn(conn::accept_tcp(
             l,
             Listener::Https,
@@ -177,7 +184,10 @@ async fn serve(
     }
     for l in bound.http {
         let l = tcp(l)?;
-        addresses.push(format!("http://{}", l.local_addr().map_err(|e| e.to_string())?));
+        addresses.push(format!(
+            "http://{}",
+            l.local_addr().map_err(|e| e.to_string())?
+        ));
         tasks.push(tokio::spawn(conn::accept_tcp(
             l,
             Listener::Http,
@@ -191,7 +201,11 @@ async fn serve(
         if let Some(p) = &front.web.auth_socket {
             addresses.push(format!("unix:{}", p.display()));
         }
-        tasks.push(tokio::spawn(conn::accept_unix(l, front.clone(), stop.clone())));
+        tasks.push(tokio::spawn(conn::accept_unix(
+            l,
+            front.clone(),
+            stop.clone(),
+        )));
     }
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("signals: {e}"))?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;

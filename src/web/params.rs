@@ -194,7 +194,10 @@ mod tests {
                 "acl-1=list-accts&acl-2=acct-summary",
                 json!({"acl-1": "list-accts", "acl-2": "acct-summary"}),
             ),
-            ("whitelist_ip=10.0.0.0%2F8", json!({"whitelist_ip": "10.0.0.0/8"})),
+            (
+                "whitelist_ip=10.0.0.0%2F8",
+                json!({"whitelist_ip": "10.0.0.0/8"}),
+            ),
             ("a=x+y%20z", json!({"a": "x y z"})),
             ("a", json!({"a": ""})),
             ("a=&&b=1", json!({"a": "", "b": "1"})),
@@ -228,8 +231,10 @@ mod tests {
     #[test]
     fn json_bodies() {
         let mut p = query("api.version=1&acl=a").unwrap();
-        p.add_json(br#"{"acl": ["b", "c"], "token_name": "t", "expires_at": 1900000000, "x": true}"#)
-            .unwrap();
+        p.add_json(
+            br#"{"acl": ["b", "c"], "token_name": "t", "expires_at": 1900000000, "x": true}"#,
+        )
+        .unwrap();
         assert_eq!(
             Value::Object(p.args),
             json!({"acl": ["a", "b", "c"], "token_name": "t", "expires_at": "1900000000", "x": "1"})
@@ -237,7 +242,13 @@ mod tests {
         let mut p = Params::default();
         p.add_json(br#"{"api.version": 1}"#).unwrap();
         assert_eq!(p.api_version(), ApiVersion::V1);
-        for bad in [&b"[1]"[..], b"{", b"{\"a\": {\"b\": 1}}", b"{\"a\": [[1]]}", b"\xff"] {
+        for bad in [
+            &b"[1]"[..],
+            b"{",
+            b"{\"a\": {\"b\": 1}}",
+            b"{\"a\": [[1]]}",
+            b"\xff",
+        ] {
             assert!(Params::default().add_json(bad).is_err());
         }
     }

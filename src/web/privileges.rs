@@ -33,7 +33,9 @@ pub fn lookup(name: &str) -> Result<Account, String> {
             format!("web.user: no account named “{name}” (the packages create apitokend-web)")
         })?;
     if user.uid.is_root() {
-        return Err(format!("web.user “{name}” has uid 0; the front never runs as root"));
+        return Err(format!(
+            "web.user “{name}” has uid 0; the front never runs as root"
+        ));
     }
     Ok(Account {
         name: name.to_owned(),

@@ -55,7 +55,10 @@ mod tests {
     fn paths() {
         let cases = [
             ("/json-api/applist", Route::JsonApi("applist")),
-            ("/cpsess0123456789/json-api/listaccts", Route::JsonApi("listaccts")),
+            (
+                "/cpsess0123456789/json-api/listaccts",
+                Route::JsonApi("listaccts"),
+            ),
             ("/cpsess1/json-api/x", Route::JsonApi("x")),
             ("/auth", Route::Auth),
             ("/auth/", Route::Other),

@@ -50,8 +50,18 @@ impl Front {
         let limits = Limits::new(web.max_connections, web.max_connections_per_ip);
         Ok(Front {
             trusted,
-            verify: Link::new(daemon.verify.clone(), LINK_SLOTS, DAEMON_TIMEOUT, daemon.idle),
-            control: Link::new(daemon.control.clone(), LINK_SLOTS, DAEMON_TIMEOUT, daemon.idle),
+            verify: Link::new(
+                daemon.verify.clone(),
+                LINK_SLOTS,
+                DAEMON_TIMEOUT,
+                daemon.idle,
+            ),
+            control: Link::new(
+                daemon.control.clone(),
+                LINK_SLOTS,
+                DAEMON_TIMEOUT,
+                daemon.idle,
+            ),
             upstream,
             limits,
             web,

@@ -12,7 +12,7 @@ pub mod client;
 pub mod framing;
 mod wire;
 
-pub use wire::{ErrorCode, Metadata, Request, Response};
+pub use wire::{Auth, ErrorCode, Metadata, Request, Response, TokenCredential};
 
 /// Length of an API token: 32 characters of `0-9A-Z`.
 pub const TOKEN_LEN: usize = 32;

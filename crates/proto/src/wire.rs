@@ -17,6 +17,54 @@ pub struct Request {
     pub args: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Credentials relayed by the HTTPS front for its client; the daemon
+    /// accepts them only from the front's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+}
+
+/// `"auth": {"token": {"user": "bob", "token": "…"}, "ip": "203.0.113.7"}`:
+/// the caller's credentials and address, relayed by the HTTPS front. The
+/// daemon authenticates them exactly as a verify and acts as the token's
+/// owner. (The web page's sessions will add a `session` credential.)
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub token: TokenCredential,
+    /// The client's address as the front saw it.
+    pub ip: String,
+}
+
+/// A WHM user and one of its API tokens. The token is wiped on drop and
+/// never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCredential {
+    pub user: String,
+    pub token: String,
+}
+
+impl Drop for TokenCredential {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.token);
+    }
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("user", &self.token.user)
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TokenCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCredential")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Request {
@@ -26,6 +74,7 @@ impl std::fmt::Debug for Request {
             .field("command", &self.command)
             .field("args", &self.args.keys().collect::<Vec<_>>())
             .field("user", &self.user)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -36,6 +85,7 @@ impl Request {
             command: command.into(),
             args: Map::new(),
             user: None,
+            auth: None,
         }
     }
 
@@ -234,6 +284,24 @@ mod tests {
     #[test]
     fn request_debug_hides_arg_values() {
         let r = Request::new("verify").arg("token", "SECRETSECRET");
+        assert!(!format!("{r:?}").contains("SECRETSECRET"));
+    }
+
+    #[test]
+    fn auth_round_trips_and_hides_the_token() {
+        let mut r = Request::new("api_token_list");
+        r.auth = Some(Auth {
+            token: TokenCredential {
+                user: "bob".into(),
+                token: "SECRETSECRET".into(),
+            },
+            ip: "203.0.113.7".into(),
+        });
+        let line = serde_json::to_string(&r).expect("serialize");
+        assert!(line.contains(
+            r#""auth":{"token":{"user":"bob","token":"SECRETSECRET"},"ip":"203.0.113.7"}"#
+        ));
+        assert_eq!(serde_json::from_str::<Request>(&line).expect("parse"), r);
         assert!(!format!("{r:?}").contains("SECRETSECRET"));
     }
 

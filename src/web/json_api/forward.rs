@@ -122,7 +122,10 @@ pub async fn forward(
             return reply::plain(StatusCode::BAD_GATEWAY, "the upstream did not answer\n");
         }
         Err(_) => {
-            return reply::plain(StatusCode::GATEWAY_TIMEOUT, "the upstream did not answer in time\n");
+            return reply::plain(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the upstream did not answer in time\n",
+            );
         }
     };
     let (mut parts, body) = resp.into_parts();
@@ -151,7 +154,10 @@ mod tests {
             ("accept", "application/json"),
             ("user-agent", "curl"),
         ] {
-            client.append(HeaderName::from_bytes(k.as_bytes()).expect("name"), v.parse().expect("value"));
+            client.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
         }
         let who = Identity {
             user: "bob".into(),
@@ -165,7 +171,12 @@ mod tests {
             Listener::Https,
             "127.0.0.1:9000",
         );
-        let get = |k: &str| h.get_all(k).iter().map(|v| v.to_str().expect("ascii").to_owned()).collect::<Vec<_>>();
+        let get = |k: &str| {
+            h.get_all(k)
+                .iter()
+                .map(|v| v.to_str().expect("ascii").to_owned())
+                .collect::<Vec<_>>()
+        };
         assert!(get("authorization").is_empty());
         assert!(get("connection").is_empty());
         assert_eq!(get("x-apitoken-user"), ["bob"]);

@@ -155,7 +155,10 @@ async fn read_body(
             "request body not received in time\n",
         )),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(_)) => Err(reply::closing(StatusCode::BAD_REQUEST, "bad request body\n")),
+        Ok(Err(_)) => Err(reply::closing(
+            StatusCode::BAD_REQUEST,
+            "bad request body\n",
+        )),
         Ok(Ok(c)) => Ok(c.to_bytes()),
     }
 }
