@@ -53,13 +53,12 @@ pub struct WebConfig {
     /// Request body in bytes (past it: 413).
     pub max_body_bytes: usize,
     pub tls_handshake_timeout_secs: u64,
-    /// From the first byte of a request to the end of its headers.
+    /// A new connection, or a keep-alive one between requests, must send
+    /// a whole request head within this time.
     pub header_timeout_secs: u64,
-    /// From the end of the headers to the end of the body.
+    /// From the end of the headers to the end of the body. A reply the
+    /// client stops reading is dropped after header + request timeout.
     pub request_timeout_secs: u64,
-    /// A keep-alive connection with no request in flight and no traffic
-    /// for this long is closed.
-    pub keepalive_timeout_secs: u64,
 }
 
 impl Default for WebConfig {
@@ -87,7 +86,6 @@ impl Default for WebConfig {
             tls_handshake_timeout_secs: 10,
             header_timeout_secs: 10,
             request_timeout_secs: 30,
-            keepalive_timeout_secs: 60,
         }
     }
 }
@@ -162,7 +160,6 @@ impl WebConfig {
             ),
             ("web.header_timeout_secs", self.header_timeout_secs),
             ("web.request_timeout_secs", self.request_timeout_secs),
-            ("web.keepalive_timeout_secs", self.keepalive_timeout_secs),
         ] {
             if !(1..=3600).contains(&value) {
                 return Err(format!("{key} must be between 1 and 3600"));
@@ -225,10 +222,6 @@ impl WebConfig {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
-    }
-
-    pub fn keepalive_timeout(&self) -> Duration {
-        Duration::from_secs(self.keepalive_timeout_secs)
     }
 }
 

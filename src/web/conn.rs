@@ -273,10 +273,13 @@ where
         activity: info.activity.clone(),
     };
     let activity = info.activity.clone();
+    // Between requests and within a head hyper's header timeout applies,
+    // within a body the request timeout; this catches what neither does,
+    // a client that stopped reading its reply, and never fires first.
     let idle = if info.refuse {
         OVERFLOW_TIMEOUT
     } else {
-        web.keepalive_timeout()
+        web.header_timeout() + web.request_timeout()
     };
     let header_timeout = if info.refuse {
         OVERFLOW_TIMEOUT
@@ -358,10 +361,11 @@ pub async fn accept_tcp(
             match tls {
                 None => serve(stream, info, front, stop).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => serve(tls_stream, info, front, stop).await,
-                        // Failed or too slow: nothing was read, nothing to say.
-                        Ok(Err(_)) | Err(_) => {}
+                    // Failed or too slow: nothing was read, nothing to say.
+                    if let Ok(Ok(tls_stream)) =
+                        tokio::time::timeout(handshake, acceptor.accept(stream)).await
+                    {
+                        serve(tls_stream, info, front, stop).await;
                     }
                 }
             }

@@ -93,7 +93,8 @@ mod tests {
     #[test]
     fn header_forms() {
         let ok = |user: &str, token: &str| Some((user.to_owned(), token.to_owned()));
-        let cases: &[(&[u8], Option<(String, String)>)] = &[
+        type Case<'a> = (&'a [u8], Option<(String, String)>);
+        let cases: &[Case<'_>] = &[
             (
                 b"whm root:UWU28DCA23NKY76CN17MDPKM3O7EFQY8",
                 ok("root", TOKEN),

@@ -39,13 +39,15 @@ pub fn tcp(addr: SocketAddr, optional: bool) -> Result<Option<std::net::TcpListe
     }
 }
 
-/// Binds the auth socket at `path`, mode 0660, group `group` (by name).
+/// Binds the auth socket at `path`, mode 0660, group `group` (by name),
+/// else `fallback` (the front's account's group when started as root).
 pub fn auth_socket(
     path: &Path,
     group: Option<&str>,
+    fallback: Option<nix::unistd::Gid>,
 ) -> Result<std::os::unix::net::UnixListener, String> {
     let gid = match group {
-        None => None,
+        None => fallback,
         Some(name) => Some(
             nix::unistd::Group::from_name(name)
                 .map_err(|e| format!("cannot look up group “{name}”: {e}"))?

@@ -92,7 +92,7 @@ struct Bound {
     auth: Option<std::os::unix::net::UnixListener>,
 }
 
-fn bind(config: &Config) -> Result<Bound, String> {
+fn bind(config: &Config, account: Option<&privileges::Account>) -> Result<Bound, String> {
     let web = &config.web;
     let default_listen = web.listen == config::WebConfig::default().listen;
     let mut https = Vec::new();
@@ -108,21 +108,29 @@ fn bind(config: &Config) -> Result<Bound, String> {
     }
     let auth = match &web.auth_socket {
         None => None,
-        Some(path) => Some(listen::auth_socket(path, web.auth_socket_group.as_deref())?),
+        Some(path) => Some(listen::auth_socket(
+            path,
+            web.auth_socket_group.as_deref(),
+            account.map(|a| a.gid),
+        )?),
     };
     Ok(Bound { https, http, auth })
 }
 
 /// Runs the front until SIGTERM or SIGINT.
 pub fn start(config: Config) -> Result<(), String> {
-    let bound = bind(&config)?;
     let web = config.web.clone();
-    if privileges::started_as_root() {
-        let account = privileges::lookup(&web.user)?;
+    let account = if privileges::started_as_root() {
+        Some(privileges::lookup(&web.user)?)
+    } else {
+        None
+    };
+    let bound = bind(&config, account.as_ref())?;
+    if let Some(account) = &account {
         if web.tls_cert.is_none() && !web.listen.is_empty() {
-            privileges::prepare_dir(&web.state_dir, &account)?;
+            privileges::prepare_dir(&web.state_dir, account)?;
         }
-        privileges::become_account(&account)?;
+        privileges::become_account(account)?;
     }
     crate::logging::init(config.log, &config.syslog_socket);
     let certs = if web.listen.is_empty() {

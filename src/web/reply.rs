@@ -99,6 +99,41 @@ pub fn closing(status: StatusCode, text: &'static str) -> Response<Body> {
     r
 }
 
+/// A refusal of bad HTTP, turned into a plain-text reply at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: StatusCode,
+    pub text: &'static str,
+    /// The stream may be out of step (an unread body): close after it.
+    pub close: bool,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, text: &'static str) -> HttpError {
+        HttpError {
+            status,
+            text,
+            close: false,
+        }
+    }
+
+    pub fn closing(status: StatusCode, text: &'static str) -> HttpError {
+        HttpError {
+            status,
+            text,
+            close: true,
+        }
+    }
+
+    pub fn response(self) -> Response<Body> {
+        if self.close {
+            closing(self.status, self.text)
+        } else {
+            plain(self.status, self.text)
+        }
+    }
+}
+
 /// 204 for the auth gate.
 pub fn no_content() -> Response<Body> {
     let mut r = Response::new(empty());

@@ -69,6 +69,12 @@ impl Builder {
     }
 
     pub fn start(self) -> Daemon {
+        self.start_with(|_, text| text)
+    }
+
+    /// Like `start`, with the config text passed through `edit` (given the
+    /// temp dir) before it is written: for paths inside that dir.
+    pub fn start_with(self, edit: impl FnOnce(&Path, String) -> String) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         // Other test uids must reach the socket inside.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -91,7 +97,7 @@ impl Builder {
             text.push_str(FAST_ARGON2);
         }
         text.push_str(&sections);
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, edit(dir.path(), text)).unwrap();
         let clock_file = dir.path().join("now");
         let stderr_log = dir.path().join("daemon.stderr");
         let mut d = Daemon {

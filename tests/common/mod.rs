@@ -13,6 +13,7 @@ pub mod process;
 pub mod terminal;
 pub mod users;
 pub mod verify;
+pub mod web;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

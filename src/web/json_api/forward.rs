@@ -93,16 +93,29 @@ pub fn upstream_headers(
     h
 }
 
+/// One authorized call to forward.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub parts: hyper::http::request::Parts,
+    pub body: Bytes,
+    pub who: &'a Identity,
+    pub ip: IpAddr,
+    pub listener: Listener,
+}
+
 pub async fn forward(
     client: &UpstreamClient,
     upstream: &Upstream,
-    parts: hyper::http::request::Parts,
-    body: Bytes,
-    who: &Identity,
-    ip: IpAddr,
-    listener: Listener,
+    call: Call<'_>,
     timeout: std::time::Duration,
 ) -> Response<Body> {
+    let Call {
+        parts,
+        body,
+        who,
+        ip,
+        listener,
+    } = call;
     let path = parts
         .uri
         .path_and_query()

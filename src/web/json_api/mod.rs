@@ -25,7 +25,7 @@ use super::conn::ConnInfo;
 use super::credentials::{self, Presented};
 use super::identity::{self, Verdict};
 use super::params::{ApiVersion, BodyKind, Params};
-use super::reply::{self, Body};
+use super::reply::{self, Body, HttpError};
 use super::router::Outcome;
 use super::state::Front;
 
@@ -67,11 +67,11 @@ pub async fn handle(
     let (parts, body) = req.into_parts();
     let body = match read_body(&parts, body, front).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let params = match parameters(&parts, &body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let creds = match presented {
         Presented::Whm(c) => c,
@@ -109,17 +109,14 @@ pub async fn handle(
         (Verdict::Lacks(reason), ApiVersion::V1, Some(_)) => reply::failure(function, &reason),
         (Verdict::Allowed(who), ApiVersion::V1, Some((upstream, client))) => {
             out.user = Some(who.user.clone());
-            forward::forward(
-                client,
-                upstream,
+            let call = forward::Call {
                 parts,
                 body,
-                &who,
+                who: &who,
                 ip,
-                info.listener,
-                front.web.request_timeout(),
-            )
-            .await
+                listener: info.listener,
+            };
+            forward::forward(client, upstream, call, front.web.request_timeout()).await
         }
     }
 }
@@ -137,9 +134,10 @@ async fn read_body(
     parts: &hyper::http::request::Parts,
     body: Incoming,
     front: &Front,
-) -> Result<Bytes, Response<Body>> {
+) -> Result<Bytes, HttpError> {
     let max = front.web.max_body_bytes;
-    let too_large = || reply::closing(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    let too_large =
+        || HttpError::closing(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -150,12 +148,12 @@ async fn read_body(
     }
     let collect = Limited::new(body, max).collect();
     match tokio::time::timeout(front.web.request_timeout(), collect).await {
-        Err(_) => Err(reply::closing(
+        Err(_) => Err(HttpError::closing(
             StatusCode::REQUEST_TIMEOUT,
             "request body not received in time\n",
         )),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(_)) => Err(reply::closing(
+        Ok(Err(_)) => Err(HttpError::closing(
             StatusCode::BAD_REQUEST,
             "bad request body\n",
         )),
@@ -163,8 +161,8 @@ async fn read_body(
     }
 }
 
-fn parameters(parts: &hyper::http::request::Parts, body: &[u8]) -> Result<Params, Response<Body>> {
-    let bad = |e: super::params::ParamError| reply::plain(StatusCode::BAD_REQUEST, e.0);
+fn parameters(parts: &hyper::http::request::Parts, body: &[u8]) -> Result<Params, HttpError> {
+    let bad = |e: super::params::ParamError| HttpError::new(StatusCode::BAD_REQUEST, e.0);
     let mut params = Params::default();
     if let Some(q) = parts.uri.query() {
         params.add_urlencoded(q.as_bytes()).map_err(bad)?;
@@ -179,7 +177,7 @@ fn parameters(parts: &hyper::http::request::Parts, body: &[u8]) -> Result<Params
             Some(BodyKind::Form) => params.add_urlencoded(body).map_err(bad)?,
             Some(BodyKind::Json) => params.add_json(body).map_err(bad)?,
             None => {
-                return Err(reply::plain(
+                return Err(HttpError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "send application/x-www-form-urlencoded or application/json\n",
                 ));
