@@ -65,6 +65,7 @@ fi
 	fail "/var/cpanel/apitokend exists: the purge step would delete it; move it away first"
 
 GROUP=apitokend-verify
+WEB_USER=apitokend-web
 PAMDIR=/usr/lib/x86_64-linux-gnu/security
 STATE=/var/cpanel/apitokend
 work=$(mktemp -d)
@@ -79,10 +80,11 @@ trap cleanup EXIT
 echo "== 1. .deb: contents and lintian ($deb)"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|; s|/$||' | grep -v '^$' |
 	sort >"$work/deb-paths"
-for f in /usr/sbin/apitokend /usr/bin/apitoken "$PAMDIR/pam_apitoken.so" \
+for f in /usr/sbin/apitokend /usr/bin/apitoken /usr/sbin/apitokend-web "$PAMDIR/pam_apitoken.so" \
 	/usr/libexec/apitokend/cpanel-account-hook \
 	/usr/lib/systemd/system/apitokend.service /usr/lib/systemd/system/apitokend.socket \
-	/usr/lib/systemd/system/apitokend-verify.socket \
+	/usr/lib/systemd/system/apitokend-verify.socket /usr/lib/systemd/system/apitokend-web.service \
+	/usr/share/man/man8/apitokend-web.8.gz /usr/share/doc/apitokend/examples/nginx/apitokend-auth.conf \
 	/etc/apitokend/apitokend.toml /etc/apitokend/functions.conf /etc/apitokend/acls.conf \
 	/usr/share/man/man1/apitoken.1.gz /usr/share/man/man8/apitokend.8.gz \
 	/usr/share/bash-completion/completions/apitoken /usr/share/bash-completion/completions/apitokend \
@@ -116,10 +118,10 @@ ok "lintian --fail-on error: no errors"
 echo "== 2. .rpm: files, scriptlets, config flags ($rpm)"
 check "rpm -K: digests" rpm -K --nosignature "$rpm"
 rpm -qpl "$rpm" | sort >"$work/rpm-paths"
-for f in /usr/sbin/apitokend /usr/bin/apitoken /usr/lib64/security/pam_apitoken.so \
+for f in /usr/sbin/apitokend /usr/bin/apitoken /usr/sbin/apitokend-web /usr/lib64/security/pam_apitoken.so \
 	/usr/libexec/apitokend/cpanel-account-hook \
 	/usr/lib/systemd/system/apitokend.service /usr/lib/systemd/system/apitokend.socket \
-	/usr/lib/systemd/system/apitokend-verify.socket \
+	/usr/lib/systemd/system/apitokend-verify.socket /usr/lib/systemd/system/apitokend-web.service \
 	/etc/apitokend/apitokend.toml /etc/apitokend/functions.conf /etc/apitokend/acls.conf \
 	/usr/share/man/man1/apitoken.1.gz /usr/share/man/man8/apitokend.8.gz \
 	/usr/share/bash-completion/completions/apitoken /usr/share/bash-completion/completions/apitokend \
@@ -144,6 +146,7 @@ ok "rpm file modes and owners"
 rpm -qp --scripts "$rpm" >"$work/rpm-scripts"
 for s in 'preinstall scriptlet' 'postinstall scriptlet' 'preuninstall scriptlet' 'postuninstall scriptlet' \
 	'groupadd -r apitokend-verify' 'install -d -m 0700 -o root -g root /var/cpanel/apitokend' \
+	'useradd -r -U -M -d /var/lib/apitokend-web' 'usermod -a -G apitokend-verify apitokend-web' \
 	'enable apitokend.socket apitokend-verify.socket' 'try-restart apitokend.service'; do
 	grep -qF -- "$s" "$work/rpm-scripts" || fail "rpm -qp --scripts lacks '$s'"
 done
@@ -179,6 +182,8 @@ while read -r p; do
 done <"$work/deb-paths" >"$work/preexisting"
 group_before=no
 if getent group "$GROUP" >/dev/null; then group_before=yes; fi
+web_user_before=no
+if getent passwd "$WEB_USER" >/dev/null; then web_user_before=yes; fi
 var_cpanel_before=no
 if [ -d /var/cpanel ]; then var_cpanel_before=yes; fi
 snapshot() {
@@ -196,7 +201,7 @@ dpkg-query -W -f='${Status}\n' apitokend | grep -qx 'install ok installed' || fa
 dpkg -L apitokend | sort >"$work/dpkg-L"
 comm -13 <(sed 's|^$||' "$work/deb-paths") "$work/dpkg-L" | grep -vx '/\.' |
 	grep . && fail "dpkg -L lists paths that are not in the .deb (above)"
-for f in /usr/sbin/apitokend /usr/bin/apitoken "$PAMDIR/pam_apitoken.so"; do
+for f in /usr/sbin/apitokend /usr/bin/apitoken /usr/sbin/apitokend-web "$PAMDIR/pam_apitoken.so"; do
 	[ -f "$f" ] || fail "$f not installed"
 	if readelf -S "$f" | grep -q '\.symtab'; then fail "$f is not stripped"; fi
 	if ldd "$f" | grep -q 'not found'; then
@@ -209,6 +214,7 @@ done
 ok "installed: /usr/sbin/apitokend, /usr/bin/apitoken, $PAMDIR/pam_apitoken.so (stripped, libraries resolve)"
 check "apitokend --version" /usr/sbin/apitokend --version
 check "apitoken --version" /usr/bin/apitoken --version
+check "apitokend-web --version" /usr/sbin/apitokend-web --version
 readelf --dyn-syms -W "$PAMDIR/pam_apitoken.so" >"$work/pam-syms"
 for sym in pam_sm_authenticate pam_sm_acct_mgmt; do
 	grep -qw "$sym" "$work/pam-syms" || fail "pam_apitoken.so does not export $sym"
@@ -217,6 +223,16 @@ ok "pam_apitoken.so exports pam_sm_authenticate and pam_sm_acct_mgmt"
 
 getent group "$GROUP" >/dev/null || fail "group $GROUP not created"
 ok "group $GROUP exists"
+getent passwd "$WEB_USER" >/dev/null || fail "user $WEB_USER not created"
+id -nG "$WEB_USER" | tr ' ' '\n' | grep -qx "$GROUP" || fail "$WEB_USER is not in group $GROUP"
+[ "$(getent passwd "$WEB_USER" | cut -d: -f7)" = /usr/sbin/nologin ] || fail "$WEB_USER has a login shell"
+ok "system user $WEB_USER exists, no shell, member of $GROUP"
+[ -L /etc/systemd/system/multi-user.target.wants/apitokend-web.service ] &&
+	fail "apitokend-web.service enabled on install (port 2087 is cpsrvd's on cPanel servers)"
+ok "apitokend-web.service installed, not enabled"
+check "apitokend-web --check-config" /usr/sbin/apitokend-web --config /etc/apitokend/apitokend.toml --check-config
+/usr/sbin/apitokend-web --config /etc/apitokend/apitokend.toml --check-config |
+	grep -qx 'user = "apitokend-web"' || fail "apitokend-web --check-config: unexpected user"
 [ "$(stat -c '%a %U %G' "$STATE")" = "700 root root" ] ||
 	fail "$STATE is $(stat -c '%a %U %G' "$STATE"), expected 700 root root"
 ok "$STATE is 0700 root:root"
@@ -235,14 +251,14 @@ ok "--check-config reports the default state_dir and writes nothing"
 
 echo "-- systemd-analyze verify"
 units=(/usr/lib/systemd/system/apitokend.service /usr/lib/systemd/system/apitokend.socket
-	/usr/lib/systemd/system/apitokend-verify.socket)
+	/usr/lib/systemd/system/apitokend-verify.socket /usr/lib/systemd/system/apitokend-web.service)
 if ! systemd-analyze verify "${units[@]}" >"$work/verify" 2>&1; then
 	cat "$work/verify" >&2
 	fail "systemd-analyze verify"
 fi
 # Messages about our own units are failures too (other units' noise is not).
 if grep -i 'apitokend' "$work/verify"; then fail "systemd-analyze verify complains (above)"; fi
-ok "systemd-analyze verify apitokend.service apitokend.socket apitokend-verify.socket"
+ok "systemd-analyze verify apitokend.service apitokend.socket apitokend-verify.socket apitokend-web.service"
 
 echo "-- man pages and completions"
 export MANPAGER=cat MANWIDTH=80
@@ -359,13 +375,20 @@ while read -r p; do
 done <"$work/dpkg-L"
 [ "$left" = 0 ] || fail "purge left packaged paths behind"
 ok "every path dpkg -L listed (and that did not exist before) is gone"
-for p in /etc/apitokend "$STATE" /var/lib/apitokend /run/apitokend /usr/sbin/apitokend /usr/bin/apitoken \
+for p in /etc/apitokend "$STATE" /var/lib/apitokend /var/lib/apitokend-web /run/apitokend /usr/sbin/apitokend \
+	/usr/bin/apitoken /usr/sbin/apitokend-web /usr/lib/systemd/system/apitokend-web.service \
 	"$PAMDIR/pam_apitoken.so" /usr/libexec/apitokend /usr/share/doc/apitokend /usr/lib/systemd/system/apitokend.service; do
 	if [ -e "$p" ] || [ -L "$p" ]; then fail "purge left $p"; fi
 done
 find /etc/systemd /var/lib/systemd -name '*apitokend*' | grep . && fail "purge left unit state (above)"
 if [ "$group_before" = no ] && getent group "$GROUP" >/dev/null; then
 	fail "purge left group $GROUP, which the package created"
+fi
+if [ "$web_user_before" = no ] && getent passwd "$WEB_USER" >/dev/null; then
+	fail "purge left user $WEB_USER, which the package created"
+fi
+if [ "$web_user_before" = no ] && getent group "$WEB_USER" >/dev/null; then
+	fail "purge left group $WEB_USER, which the package created"
 fi
 if [ "$var_cpanel_before" = no ] && [ -e /var/cpanel ]; then
 	fail "purge left /var/cpanel, which the package created"
@@ -384,16 +407,17 @@ check "rpm -i $rpm" rpm -i "${rpm_flags[@]}" "$rpm"
 [ -x /usr/sbin/apitokend ] && [ -f /usr/lib64/security/pam_apitoken.so ] || fail "rpm -i: files missing"
 check "rpm -V: installed files match the package" rpm -V --nodeps apitokend
 getent group "$GROUP" >/dev/null || fail "%pre did not create group $GROUP"
+id -nG "$WEB_USER" | tr ' ' '\n' | grep -qx "$GROUP" || fail "%pre did not put $WEB_USER in $GROUP"
 [ "$(stat -c '%a %U %G' "$STATE")" = "700 root root" ] || fail "%post did not create $STATE 0700"
 [ -L /etc/systemd/system/sockets.target.wants/apitokend.socket ] || fail "%post did not enable apitokend.socket"
-ok "rpm %pre/%post: group, state dir 0700, units enabled"
+ok "rpm %pre/%post: group, user $WEB_USER in it, state dir 0700, units enabled"
 check "apitokend --check-config (rpm install)" \
 	/usr/sbin/apitokend --config /etc/apitokend/apitokend.toml --check-config
 echo 'pepper-placeholder' >"$STATE/pepper"
 check "rpm -e apitokend" rpm -e "${rpm_flags[@]}" apitokend
 [ -f "$STATE/pepper" ] || fail "rpm -e deleted the state directory (rpm has no purge: it must stay)"
 getent group "$GROUP" >/dev/null || fail "rpm -e deleted group $GROUP"
-for p in /usr/sbin/apitokend /etc/apitokend /usr/share/doc/apitokend /usr/share/licenses/apitokend /usr/libexec/apitokend \
+for p in /usr/sbin/apitokend /usr/sbin/apitokend-web /etc/apitokend /usr/share/doc/apitokend /usr/share/licenses/apitokend /usr/libexec/apitokend \
 	/usr/lib64/security/pam_apitoken.so; do
 	if [ -e "$p" ]; then fail "rpm -e left $p"; fi
 done
@@ -402,6 +426,8 @@ ok "rpm -e: files and enablement gone; state dir and group kept, as documented"
 # What rpm -e keeps by design, removed by hand as an administrator would.
 rm -rf "$STATE"
 if [ "$var_cpanel_before" = no ]; then rmdir /var/cpanel; fi
+if [ "$web_user_before" = no ]; then userdel "$WEB_USER"; fi
+if [ "$web_user_before" = no ] && getent group "$WEB_USER" >/dev/null; then groupdel "$WEB_USER"; fi
 if [ "$group_before" = no ]; then groupdel "$GROUP"; fi
 # Directories that RPM distributions' filesystem, pam, bash-completion, zsh
 # and fish packages own, so the .rpm does not: on Debian nothing owns them

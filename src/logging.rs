@@ -63,6 +63,19 @@ struct Queue {
 
 static QUEUE_STATE: OnceLock<Queue> = OnceLock::new();
 
+/// The program name on every line (syslog tag, stderr prefix).
+static PROGRAM: OnceLock<&'static str> = OnceLock::new();
+
+fn program() -> &'static str {
+    PROGRAM.get().copied().unwrap_or("apitokend")
+}
+
+/// Names the program on log lines (`apitokend-web` for the front); call
+/// before `init`. The daemon's default is `apitokend`.
+pub fn set_program(name: &'static str) {
+    let _ = PROGRAM.set(name);
+}
+
 type Syslog = Logger<LoggerBackend, Formatter3164>;
 
 // One value per process, living in the logger thread: size does not matter.
@@ -80,7 +93,7 @@ fn connect(path: &Path, facility: Facility) -> Option<Syslog> {
     let formatter = Formatter3164 {
         facility,
         hostname: None,
-        process: "apitokend".into(),
+        process: program().into(),
         pid: std::process::id(),
     };
     syslog::unix_custom(formatter, path).ok()
@@ -128,12 +141,12 @@ impl Sink {
 fn stderr_text(channel: Channel, level: Level, msg: &str) -> String {
     let tag = match (channel, level) {
         // Audit lines already start with "audit:" (they do in syslog too).
-        (Channel::Audit, _) => return format!("apitokend: {msg}\n"),
+        (Channel::Audit, _) => return format!("{}: {msg}\n", program()),
         (Channel::Operational, Level::Info) => "info",
         (Channel::Operational, Level::Warn) => "warning",
         (Channel::Operational, Level::Error) => "error",
     };
-    format!("apitokend: {tag}: {msg}\n")
+    format!("{}: {tag}: {msg}\n", program())
 }
 
 fn stderr_line(channel: Channel, level: Level, msg: &str) {

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             print!("[web]\n{shown}");
             Ok(())
         } else {
-            apitokend::web::start(config)
+            apitokend::web::start(config, args.exit_with_stdin)
         }
     });
     match result {

@@ -28,7 +28,15 @@ fn main() -> ExitCode {
             if args.dev_dir.is_some() {
                 eprintln!("{}", daemon::dev_hint(&config));
             }
-            daemon::run(&config, source)
+            // Started before the daemon drops its privileges, so a root
+            // playground's front can still switch accounts.
+            let front = match &args.dev_dir {
+                Some(dir) if !args.no_web => apitokend::web::dev::start(&config, dir),
+                _ => None,
+            };
+            let result = daemon::run(&config, source);
+            drop(front);
+            result
         }
     });
     match result {

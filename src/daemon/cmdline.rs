@@ -59,9 +59,14 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub check_config: bool,
     /// Run a local playground under DIR (state, accounts, sockets; logs on
-    /// stderr); no root paths are touched.
+    /// stderr); no root paths are touched. It also runs the HTTPS front
+    /// (apitokend-web, next to this binary) on https://127.0.0.1:2087 with
+    /// a self-signed certificate in DIR/web.
     #[arg(long, value_name = "DIR")]
     pub dev_dir: Option<PathBuf>,
+    /// With --dev-dir: do not start the HTTPS front.
+    #[arg(long, requires = "dev_dir")]
+    pub no_web: bool,
 }
 
 pub fn command() -> clap::Command {

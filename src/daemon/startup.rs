@@ -53,12 +53,21 @@ pub fn dev_config(dir: &Path) -> Result<Config, StartError> {
         std::fs::write(&resellers, line)
             .map_err(|e| StartError(format!("cannot write {}: {e}", resellers.display())))?;
     }
+    let (web_user, verify_socket_group) = crate::web::dev::account();
     Ok(Config {
         state_dir: dir.join("state"),
         accounts_dir: dir.join("accounts"),
         control_socket: dir.join("control.sock"),
         verify_socket: dir.join("verify.sock"),
+        verify_socket_group,
         log: LogTarget::Stderr,
+        web: crate::web::config::WebConfig {
+            user: web_user,
+            state_dir: dir.join("web"),
+            listen: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 2087))],
+            auth_socket: Some(dir.join("auth.sock")),
+            ..crate::web::config::WebConfig::default()
+        },
         ..Config::default()
     })
 }

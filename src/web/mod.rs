@@ -24,6 +24,7 @@ pub mod config;
 pub(crate) mod conn;
 pub(crate) mod credentials;
 pub(crate) mod daemon_link;
+pub mod dev;
 pub(crate) mod identity;
 pub(crate) mod json_api;
 pub(crate) mod listen;
@@ -58,6 +59,9 @@ pub struct WebArgs {
     /// Validate the configuration, print the effective `[web]` settings, and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Stop when standard input closes (the playground's daemon holds it).
+    #[arg(long, hide = true)]
+    pub exit_with_stdin: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -117,8 +121,10 @@ fn bind(config: &Config, account: Option<&privileges::Account>) -> Result<Bound,
     Ok(Bound { https, http, auth })
 }
 
-/// Runs the front until SIGTERM or SIGINT.
-pub fn start(config: Config) -> Result<(), String> {
+/// Runs the front until SIGTERM or SIGINT (or, with `exit_with_stdin`,
+/// until standard input closes).
+pub fn start(config: Config, exit_with_stdin: bool) -> Result<(), String> {
+    crate::logging::set_program("apitokend-web");
     let web = config.web.clone();
     let account = if privileges::started_as_root() {
         Some(privileges::lookup(&web.user)?)
@@ -151,7 +157,7 @@ pub fn start(config: Config) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let result = runtime.block_on(serve(bound, web, daemon, certs));
+    let result = runtime.block_on(serve(bound, web, daemon, certs, exit_with_stdin));
     crate::logging::flush();
     result
 }
@@ -161,6 +167,7 @@ async fn serve(
     web: config::WebConfig,
     daemon: DaemonSockets,
     certs: Option<Arc<tls::Certificates>>,
+    exit_with_stdin: bool,
 ) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
     let front = Arc::new(Front::new(web, &daemon)?);
@@ -224,8 +231,30 @@ async fn serve(
         nix::unistd::getuid()
     ));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+    // Without the flag the sender lives as long as this function: never closed.
+    let mut _never_closed = None;
+    if exit_with_stdin {
+        // A plain thread: a blocking read of a pipe, once, for the life of the process.
+        let _ = std::thread::Builder::new()
+            .name("apitokend-web-stdin".into())
+            .spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 64];
+                let mut stdin = std::io::stdin();
+                while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+                let _ = closed_tx.send(());
+            });
+    } else {
+        _never_closed = Some(closed_tx);
+    }
+    let stdin_closed = async {
+        let _ = closed_rx.await;
+    };
+    tokio::pin!(stdin_closed);
     loop {
         tokio::select! {
+            () = &mut stdin_closed => break,
             _ = hup.recv() => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 match &certs {

@@ -5,11 +5,11 @@
 //! Usage: `apitokend-gendocs OUTDIR`. Writes
 //!
 //! ```text
-//! OUTDIR/man/man8/apitokend.8
+//! OUTDIR/man/man8/apitokend.8, apitokend-web.8
 //! OUTDIR/man/man1/apitoken.1, apitoken-<subcommand>.1
-//! OUTDIR/completions/bash/{apitokend,apitoken}
-//! OUTDIR/completions/zsh/{_apitokend,_apitoken}
-//! OUTDIR/completions/fish/{apitokend,apitoken}.fish
+//! OUTDIR/completions/bash/{apitokend,apitokend-web,apitoken}
+//! OUTDIR/completions/zsh/{_apitokend,_apitokend-web,_apitoken}
+//! OUTDIR/completions/fish/{apitokend,apitokend-web,apitoken}.fish
 //! ```
 //!
 //! The pages carry no date, so the output depends only on the source.
@@ -26,6 +26,7 @@ use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
 
 const DAEMON: &str = "apitokend";
+const WEB: &str = "apitokend-web";
 const CLI: &str = "apitoken";
 const MANUAL: &str = "apitokend";
 
@@ -67,6 +68,16 @@ fn generate(out: &Path) -> io::Result<Vec<PathBuf>> {
         daemon_page(&page, w)
     })?);
 
+    // apitokend-web(8)
+    let web = apitokend::web::command();
+    let page = Man::new(web.clone())
+        .section("8")
+        .source(source.clone())
+        .manual(MANUAL);
+    written.push(write_file(&man8.join(page.get_filename()), |w| {
+        web_page(&page, w)
+    })?);
+
     // apitoken(1) and one page per subcommand (apitoken-create(1), ...).
     let man1 = out.join("man/man1");
     fs::create_dir_all(&man1)?;
@@ -94,6 +105,7 @@ fn generate(out: &Path) -> io::Result<Vec<PathBuf>> {
         fs::create_dir_all(&dir)?;
         for (name, mut cmd) in [
             (DAEMON, apitokend::daemon::cmdline::command()),
+            (WEB, apitokend::web::command()),
             (CLI, apitokend::cli::args::command()),
         ] {
             let path = dir.join(file.replace("{}", name));
@@ -197,6 +209,65 @@ fn daemon_page(page: &Man, w: &mut dyn Write) -> io::Result<()> {
         bold("systemd.socket"),
         roman("(5), "),
         bold("pam"),
+        roman("(8)"),
+    ]);
+    roff.to_writer(w)?;
+    page.render_version_section(w)
+}
+
+/// apitokend-web(8): clap's sections, then FILES, SIGNALS and SEE ALSO.
+fn web_page(page: &Man, w: &mut dyn Write) -> io::Result<()> {
+    page.render_title(w)?;
+    page.render_name_section(w)?;
+    page.render_synopsis_section(w)?;
+    page.render_description_section(w)?;
+    let mut roff = Roff::default();
+    roff.control("PP", []);
+    roff.text([roman(
+        "It serves WHM API 1 over HTTPS (port 2087 by default) with \
+         Authorization: whm user:token, an auth gate for nginx auth_request \
+         (GET /auth) on a Unix socket, and optionally forwards other \
+         functions to an upstream. It never handles a request as root: \
+         started by root it switches to the account [web] user \
+         (apitokend-web) before reading any request. Every decision is the \
+         daemon's, asked over its sockets.",
+    )]);
+    roff.to_writer(w)?;
+    page.render_options_section(w)?;
+    let mut roff = Roff::default();
+    roff.control("SH", ["FILES"]);
+    for (path, what) in [
+        (
+            "/etc/apitokend/apitokend.toml",
+            "The daemon's configuration; the front reads its [web] section.",
+        ),
+        (
+            "/var/lib/apitokend-web",
+            "State directory (mode 0700): the self-signed certificate and its \
+             key (mode 0600), made at first start when tls_cert is unset.",
+        ),
+    ] {
+        roff.control("TP", []);
+        roff.text([italic(path)]);
+        roff.text([roman(what)]);
+    }
+    roff.control("SH", ["SIGNALS"]);
+    roff.control("TP", []);
+    roff.text([bold("SIGHUP")]);
+    roff.text([roman(
+        "Re-read the certificate and key (systemctl reload apitokend-web); \
+         a broken pair keeps the running one.",
+    )]);
+    roff.control("TP", []);
+    roff.text([bold("SIGTERM"), roman(", "), bold("SIGINT")]);
+    roff.text([roman(
+        "Stop accepting, finish requests in flight, and exit 0.",
+    )]);
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([
+        bold("apitokend"),
+        roman("(8), "),
+        bold("nginx"),
         roman("(8)"),
     ]);
     roff.to_writer(w)?;
