@@ -422,7 +422,7 @@ for p in /usr/sbin/apitokend /usr/sbin/apitokend-web /etc/apitokend /usr/share/d
 	if [ -e "$p" ]; then fail "rpm -e left $p"; fi
 done
 find /etc/systemd -name '*apitokend*' | grep . && fail "rpm -e left the units enabled (above)"
-ok "rpm -e: files and enablement gone; state dir and group kept, as documented"
+ok "rpm -e: files and enablement gone; state dir, group and user kept, as documented"
 # What rpm -e keeps by design, removed by hand as an administrator would.
 rm -rf "$STATE"
 if [ "$var_cpanel_before" = no ]; then rmdir /var/cpanel; fi
