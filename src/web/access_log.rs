@@ -64,27 +64,38 @@ pub fn redact_query(query: &str) -> String {
 }
 
 pub fn format(e: &Entry<'_>) -> String {
-    let mut line = format!(
-        "access: listener={} ip={} method={} path=\"{}\"",
-        e.listener,
-        e.ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+    use std::fmt::Write;
+    // One buffer, written in place: this runs for every request.
+    let mut line = String::with_capacity(160);
+    let _ = write!(line, "access: listener={} ip=", e.listener);
+    match e.ip {
+        Some(ip) => {
+            let _ = write!(line, "{ip}");
+        }
+        None => line.push('-'),
+    }
+    let _ = write!(
+        line,
+        " method={} path=\"{}\"",
         super::printable(e.method, 16),
-        super::printable(e.path, MAX_PATH),
+        super::printable(e.path, MAX_PATH)
     );
     if let Some(q) = e.query {
-        line.push_str(&format!(
+        let _ = write!(
+            line,
             " query=\"{}\"",
             super::printable(&redact_query(q), MAX_QUERY)
-        ));
+        );
     }
-    line.push_str(&format!(" status={}", e.status));
+    let _ = write!(line, " status={}", e.status);
     if let Some(user) = e.user {
-        line.push_str(&format!(" user={}", super::printable(user, 64)));
+        let _ = write!(line, " user={}", super::printable(user, 64));
     }
     if let Some(note) = e.note {
-        line.push_str(&format!(" refused=\"{note}\""));
+        let _ = write!(line, " refused=\"{note}\"");
     }
-    line.push_str(&format!(" ms={:.3}", e.elapsed.as_secs_f64() * 1000.0));
+    let micros = e.elapsed.as_micros();
+    let _ = write!(line, " ms={}.{:03}", micros / 1000, micros % 1000);
     line
 }
 
