@@ -153,12 +153,10 @@ pub(crate) fn authorize(
         (
             Caller::Unprivileged(_),
             Scope::Tokens | Scope::Server | Scope::Overview | Scope::Caller,
-        ) => {
-            Decision::Deny(
-                ErrorCode::NotAuthorized,
-                "only root and WHM resellers may manage API tokens".to_owned(),
-            )
-        }
+        ) => Decision::Deny(
+            ErrorCode::NotAuthorized,
+            "only root and WHM resellers may manage API tokens".to_owned(),
+        ),
     }
 }
 

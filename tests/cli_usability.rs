@@ -796,7 +796,10 @@ fn readme_quick_start_works_as_written() {
         c
     };
     let log = dir.path().join("daemon.log");
+    // The playground's HTTPS front on a free port instead of 2087; the
+    // client block's URL is pointed at it below.
     let mut daemon = as_user(&adapt(blocks[0]))
+        .env("APITOKEND_DEV_WEB_LISTEN", "127.0.0.1:0")
         .stdin(std::process::Stdio::null())
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(dir.path().join("daemon.err")).unwrap())
@@ -817,7 +820,24 @@ fn readme_quick_start_works_as_written() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let r = Ran::from(as_user(&adapt(blocks[1])).output().unwrap());
+    let front = loop {
+        let err = std::fs::read_to_string(dir.path().join("daemon.err")).unwrap_or_default();
+        if let Some(addr) = err
+            .lines()
+            .filter(|l| l.contains("listening on"))
+            .flat_map(|l| l.split([' ', ',']))
+            .find_map(|w| w.strip_prefix("https://"))
+        {
+            break addr.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the playground's front did not start: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let client = adapt(blocks[1]).replace("127.0.0.1:2087", &front);
+    let r = Ran::from(as_user(&client).output().unwrap());
     // Stop the playground (Ctrl-C in its terminal).
     nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).unwrap()),
@@ -832,6 +852,12 @@ fn readme_quick_start_works_as_written() {
         "{r:#?}"
     );
     assert!(r.stdout.contains("deploy"), "{r:#?}");
+    // The curl line: WHM API 1's api_token_list over HTTPS.
+    assert!(
+        r.stdout
+            .contains(r#""metadata":{"command":"api_token_list","reason":"OK","result":1"#),
+        "{r:#?}"
+    );
     assert!(!err.contains("warning"), "the playground warns: {err}");
     assert!(err.contains("export APITOKEND_SOCKET="), "{err}");
 }

@@ -64,7 +64,7 @@ pub fn dev_config(dir: &Path) -> Result<Config, StartError> {
         web: crate::web::config::WebConfig {
             user: web_user,
             state_dir: dir.join("web"),
-            listen: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 2087))],
+            listen: vec![crate::web::dev::listen()],
             auth_socket: Some(dir.join("auth.sock")),
             ..crate::web::config::WebConfig::default()
         },

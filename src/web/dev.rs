@@ -5,10 +5,20 @@
 //! invoking user; a root one switches to `nobody` (and the verify socket
 //! gets nobody's group so the front can reach it).
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::config::Config;
+
+/// Where the playground's front listens: 127.0.0.1:2087, or
+/// `APITOKEND_DEV_WEB_LISTEN` (tests use `127.0.0.1:0`, never 2087).
+pub(crate) fn listen() -> SocketAddr {
+    std::env::var("APITOKEND_DEV_WEB_LISTEN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 2087)))
+}
 
 /// The front's account and the verify socket's group for a playground.
 pub(crate) fn account() -> (String, Option<String>) {
@@ -76,7 +86,7 @@ pub fn start(config: &Config, dir: &Path) -> Option<DevFront> {
     {
         Ok(child) => {
             eprintln!(
-                "apitokend: playground front: https://127.0.0.1:2087 (certificate in {})",
+                "apitokend: playground front starting (certificate in {})",
                 config.web.state_dir.display()
             );
             Some(DevFront { child })
