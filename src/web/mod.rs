@@ -47,6 +47,26 @@ use crate::config::Config;
 use conn::Listener;
 use state::{DaemonSockets, Front};
 
+/// EXAMPLES of apitokend-web(8): what it does, and the command line.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "Check the [web] section and print the effective settings:",
+        "apitokend-web --config /etc/apitokend/apitokend.toml --check-config",
+    ),
+    (
+        "Start the front (systemd runs it as apitokend-web):",
+        "systemctl enable --now apitokend-web",
+    ),
+    (
+        "Re-read the certificate and key after replacing them:",
+        "systemctl reload apitokend-web",
+    ),
+    (
+        "Call WHM API 1 with a token (-k for a self-signed certificate):",
+        "curl -k -H 'Authorization: whm root:TOKEN' 'https://127.0.0.1:2087/json-api/applist?api.version=1'",
+    ),
+];
+
 /// The HTTPS front of apitokend: WHM API 1 with `Authorization: whm
 /// user:token`, and an auth gate for nginx.
 #[derive(Debug, Parser)]

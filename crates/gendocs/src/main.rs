@@ -235,6 +235,12 @@ fn web_page(page: &Man, w: &mut dyn Write) -> io::Result<()> {
     roff.to_writer(w)?;
     page.render_options_section(w)?;
     let mut roff = Roff::default();
+    examples(
+        &mut roff,
+        apitokend::web::EXAMPLES
+            .iter()
+            .map(|(what, command)| (*what, *command)),
+    );
     roff.control("SH", ["FILES"]);
     for (path, what) in [
         (
