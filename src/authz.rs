@@ -297,4 +297,37 @@ mod tests {
             Decision::Allow(_)
         ));
     }
+
+    #[test]
+    fn only_the_fronts_uid_relays_and_only_whm_functions() {
+        let front = Some(Uid(990));
+        let peer = |uid: u32| Peer {
+            uid: Uid(uid),
+            pid: None,
+        };
+        for c in Command::ALL {
+            let whm = c.whm_function().is_some();
+            assert_eq!(may_relay(&peer(990), front, c, None).is_ok(), whm, "{c:?}");
+            // Nobody else, not even root; not without a front account.
+            for (p, f) in [(peer(0), front), (peer(991), front), (peer(990), None)] {
+                assert!(
+                    matches!(
+                        may_relay(&p, f, c, None),
+                        Err((ErrorCode::NotAuthorized, _))
+                    ),
+                    "{c:?} {p:?} {f:?}"
+                );
+            }
+            // A front account that is uid 0 is refused too.
+            assert!(may_relay(&peer(0), Some(Uid::ROOT), c, None).is_err());
+            if whm {
+                assert!(matches!(
+                    may_relay(&peer(990), front, c, Some("bob")),
+                    Err((ErrorCode::BadRequest, _))
+                ));
+            }
+        }
+        assert!(Command::RevokeAll.whm_function().is_none());
+        assert_eq!(Command::Applist.whm_function(), Some("applist"));
+    }
 }

@@ -960,3 +960,33 @@ fn shipped_web_unit_is_hardened_and_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn relayed_credentials_from_any_other_peer_are_refused_and_audited() {
+    let w = Web::start();
+    let token = w.token(None, "relay", &[]);
+    // The test runs as root, not as the front's account.
+    let line = json!({
+        "command": "api_token_list",
+        "args": {},
+        "auth": {"token": {"user": "root", "token": token}, "ip": "203.0.113.7"}
+    });
+    let r = w.daemon.call_json(line);
+    assert_eq!(common::error_code(&r), "not_authorized", "{r:?}");
+    // Through the front the same token works.
+    let ok = https(
+        &w,
+        "/json-api/api_token_list?api.version=1",
+        &["-H", &auth("root", &token)],
+    );
+    assert_eq!(metadata_result(&ok), 1);
+    let mut w = w;
+    let log = w.daemon.stop_and_read_log();
+    assert!(
+        log.lines().any(|l| l.contains("command=api_token_list")
+            && l.contains("error=not_authorized")
+            && l.contains("peer_uid=0")),
+        "{log}"
+    );
+    assert!(!log.contains(&token));
+}

@@ -77,3 +77,34 @@ pub async fn call(
     let value = serde_json::to_value(&resp).unwrap_or(Value::Null);
     reply::envelope(&value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relay_line_is_what_the_daemon_decodes() {
+        let mut args = Map::new();
+        args.insert("token_name".into(), Value::String("deploy".into()));
+        let relay = Relay {
+            command: "api_token_create",
+            args: &args,
+            auth: RelayAuth {
+                token: TokenAuth {
+                    user: "bob",
+                    token: "SECRETSECRETSECRETSECRETSECRET12",
+                },
+                ip: "203.0.113.7".into(),
+            },
+        };
+        let line = serde_json::to_vec(&relay).expect("serialize");
+        let request = crate::decode::decode(&line).expect("decodes");
+        assert_eq!(request.command, "api_token_create");
+        assert_eq!(request.args, args);
+        assert!(request.user.is_none());
+        let auth = request.auth.expect("auth");
+        assert_eq!(auth.token.user, "bob");
+        assert_eq!(auth.token.token, "SECRETSECRETSECRETSECRETSECRET12");
+        assert_eq!(auth.ip, "203.0.113.7");
+    }
+}
