@@ -159,6 +159,17 @@ pub fn start(config: Config, exit_with_stdin: bool) -> Result<(), String> {
         privileges::become_account(account)?;
     }
     crate::logging::init(config.log, &config.syslog_socket);
+    if account.is_none() {
+        let me = crate::accounts::login_name(crate::accounts::Uid(nix::unistd::getuid().as_raw()));
+        if me.as_deref() != Some(web.user.as_str()) {
+            crate::logging::warn(&format!(
+                "running as {} but web.user is “{}”: the daemon accepts relayed \
+                 credentials only from web.user, so api_token_* and applist will be refused",
+                me.unwrap_or_else(|| format!("uid {}", nix::unistd::getuid())),
+                printable(&web.user, 64)
+            ));
+        }
+    }
     let certs = if web.listen.is_empty() {
         None
     } else {
