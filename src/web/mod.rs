@@ -30,6 +30,8 @@ pub(crate) mod json_api;
 pub(crate) mod listen;
 pub(crate) mod params;
 pub(crate) mod privileges;
+#[cfg(test)]
+mod properties;
 pub(crate) mod reply;
 pub(crate) mod route;
 pub(crate) mod router;
