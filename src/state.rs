@@ -39,6 +39,8 @@ pub struct State {
     /// The control and verify socket paths being served, once bound.
     sockets: OnceLock<(PathBuf, PathBuf)>,
     last_reload: Mutex<Option<ReloadReport>>,
+    /// Web page sessions, log-in tickets, the PAM limit.
+    pub(crate) web: crate::sessions::Web,
     catalog: RwLock<Arc<Catalog>>,
     functions: RwLock<Arc<FunctionTable>>,
     expiry_warning_secs: AtomicI64,
@@ -94,6 +96,7 @@ impl State {
             started_at: clock.now(),
             sockets: OnceLock::new(),
             last_reload: Mutex::new(None),
+            web: crate::sessions::Web::new(crate::sessions::Settings::default()),
             catalog: RwLock::new(Arc::new(Catalog::load(config.acls_file.as_deref())?)),
             functions: RwLock::new(Arc::new(FunctionTable::load(
                 config.functions_file.as_deref(),
