@@ -104,6 +104,16 @@ impl Accounts {
         }))
     }
 
+    /// Every reseller's name, sorted (root's user selector on the page).
+    pub(crate) fn reseller_names(&self) -> Result<Vec<String>, String> {
+        // Refreshes the cache; the name looked up does not matter.
+        self.reseller_holdings("root")?;
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> = cache.resellers.keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn reseller_holdings(&self, name: &str) -> Result<Option<Holdings>, String> {
         let path = self.dir.join("resellers");
         let stamp = match std::fs::metadata(&path) {

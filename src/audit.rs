@@ -26,6 +26,8 @@ pub struct Event<'a> {
     pub function: Option<&'a str>,
     /// The token that authenticated a request relayed by the HTTPS front.
     pub auth_token: Option<&'a str>,
+    /// How the web session a request came through was opened.
+    pub web_session: Option<&'a str>,
     /// `None` on success; the stable error code otherwise.
     pub error: Option<&'a str>,
     pub reason: &'a str,
@@ -108,6 +110,9 @@ pub fn format(e: &Event<'_>) -> String {
     }
     if let Some(t) = e.auth_token {
         line.push_str(&format!(" auth_token={}", clean(t, 64)));
+    }
+    if let Some(m) = e.web_session {
+        line.push_str(&format!(" web_session={}", clean(m, 16)));
     }
     line.push_str(&format!(" reason=\"{}\"", clean_with(e.reason, 300, true)));
     line

@@ -68,7 +68,8 @@ pub(crate) fn decode(line: &[u8]) -> Result<Request, Undecodable> {
         Some(v) => Some(auth(v).map_err(|()| {
             shape(
                 &command,
-                "“auth” must be {\"token\": {\"user\": string, \"token\": string}, \"ip\": string}",
+                "“auth” must be {\"token\": {\"user\": string, \"token\": string}, \"ip\": string} \
+                 or {\"session\": string, \"csrf\": string, \"ip\": string}",
             )
         })?),
     };
@@ -90,20 +91,42 @@ fn auth(value: Value) -> Result<Auth, ()> {
     let Value::Object(mut m) = value else {
         return Err(());
     };
-    let (Some(Value::String(ip)), Some(Value::Object(mut t))) = (m.remove("ip"), m.remove("token"))
-    else {
+    let Some(Value::String(ip)) = m.remove("ip") else {
         return Err(());
     };
-    let (Some(Value::String(user)), Some(Value::String(token))) =
-        (t.remove("user"), t.remove("token"))
-    else {
-        return Err(());
+    let text = |v: Option<Value>| match v {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(()),
     };
-    if !m.is_empty() || !t.is_empty() {
+    let session = text(m.remove("session"))?;
+    let csrf = text(m.remove("csrf"))?;
+    let token = match m.remove("token") {
+        None => None,
+        Some(Value::Object(mut t)) => {
+            let (Some(Value::String(user)), Some(Value::String(token))) =
+                (t.remove("user"), t.remove("token"))
+            else {
+                return Err(());
+            };
+            if !t.is_empty() {
+                return Err(());
+            }
+            Some(TokenCredential { user, token })
+        }
+        Some(_) => return Err(()),
+    };
+    // A token or a session, never both; a CSRF token only with a session.
+    if !m.is_empty()
+        || (token.is_some() && session.is_some())
+        || (csrf.is_some() && session.is_none())
+    {
         return Err(());
     }
     Ok(Auth {
-        token: TokenCredential { user, token },
+        token,
+        session,
+        csrf,
         ip,
     })
 }

@@ -96,7 +96,7 @@ impl State {
             started_at: clock.now(),
             sockets: OnceLock::new(),
             last_reload: Mutex::new(None),
-            web: crate::sessions::Web::new(crate::sessions::Settings::default()),
+            web: crate::sessions::Web::new(crate::sessions::Settings::from_config(&config.web)),
             catalog: RwLock::new(Arc::new(Catalog::load(config.acls_file.as_deref())?)),
             functions: RwLock::new(Arc::new(FunctionTable::load(
                 config.functions_file.as_deref(),
@@ -189,6 +189,8 @@ impl State {
         self.expiry_warning_secs
             .store(warning_secs(fresh), Ordering::Relaxed);
         self.lockout.set_config(fresh.lockout.clone());
+        self.web
+            .set_settings(crate::sessions::Settings::from_config(&fresh.web));
         *self.front_uid.write().unwrap_or_else(|p| p.into_inner()) = front_uid(fresh);
         *self
             .accounting_log

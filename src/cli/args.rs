@@ -102,6 +102,10 @@ pub enum Command {
     /// Print a shell completion script.
     #[command(long_about = help::COMPLETIONS, after_long_help = help::examples_text("completions"))]
     Completions(CompletionsArgs),
+    /// Print a one-time link that logs in to the Manage API Tokens page
+    /// (valid once, for 5 minutes): root for any user, a reseller for itself.
+    #[command(long_about = help::WEB_LOGIN, after_long_help = help::examples_text("web-login"))]
+    WebLogin(WebLoginArgs),
     /// Moving in from cPanel: import-cpanel, import-accesshash, cpanel-hook(s).
     #[command(flatten)]
     Cpanel(super::cpanel::CpanelCommand),
@@ -126,6 +130,12 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct WebLoginArgs {
+    #[command(flatten)]
+    pub owner: Owner,
 }
 
 #[derive(Debug, Args)]

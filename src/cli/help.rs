@@ -136,6 +136,16 @@ pub fn examples(name: &str) -> &'static [Example] {
                 "apitoken completions zsh > \"${fpath[1]}/_apitoken\"",
             ),
         ],
+        "web-login" => &[
+            ex!(
+                "A one-time link to your Manage API Tokens page:",
+                "apitoken web-login"
+            ),
+            ex!(
+                "As root, a link that logs in as a reseller:",
+                "apitoken web-login --user reseller1",
+            ),
+        ],
         "import-cpanel" => &[
             ex!(
                 "See what the import would do, writing nothing:",
@@ -279,6 +289,12 @@ pub const FUNCTIONS: &str = "\
 Show the daemon's WHM API 1 function table: which privilege each function \
 needs (any one of several). A function that is not listed needs \"all\". \
 Give function names to see only those.";
+
+pub const WEB_LOGIN: &str = "\
+Print a one-time link that logs in to the Manage API Tokens page of the \
+HTTPS front (apitokend-web) without a password. The link works once, for \
+5 minutes: root may make one for any owner (--user), a reseller for \
+itself.";
 
 pub const COMPLETIONS: &str = "\
 Print a shell completion script for apitoken on standard output.";

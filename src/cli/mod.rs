@@ -259,6 +259,7 @@ fn name(command: &Command) -> &'static str {
         Command::Acls(_) => "acls",
         Command::Functions(_) => "functions",
         Command::Completions(_) => "completions",
+        Command::WebLogin(_) => "web-login",
         Command::Cpanel(c) => c.name(),
     }
 }

@@ -148,6 +148,10 @@ where
         Command::Status => Printed::out(info::status(data, tz)),
         Command::Acls(a) => Printed::out(info::acls(data, a)),
         Command::Functions(a) => Printed::out(info::functions(data, a)),
+        Command::WebLogin(_) => Printed::out(format!(
+            "{}\n",
+            data.get("url").and_then(Value::as_str).unwrap_or("")
+        )),
         // Answered without the daemon or by `cli::cpanel` (see `cli::execute`).
         Command::Completions(_) | Command::Cpanel(_) => Printed::default(),
     }

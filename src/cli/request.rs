@@ -137,6 +137,7 @@ pub fn build(command: &Command, secret: Option<&str>) -> Option<Request> {
         Command::Status => status(&[]),
         Command::Acls(_) => status(&["privileges"]),
         Command::Functions(_) => status(&["functions"]),
+        Command::WebLogin(a) => Request::new("session_ticket").user(a.owner.user.clone()),
         // Answered without the daemon or with many requests (`cli::execute`).
         Command::Completions(_) | Command::Cpanel(_) => return None,
     })

@@ -1,5 +1,6 @@
 //! `account_remove` and `account_rename`: what cPanel's account hooks send
-//! when WHM deletes or renames an account, so its tokens follow.
+//! when WHM deletes or renames an account, so its tokens follow (and its
+//! web sessions end).
 
 use apitokend_proto::ErrorCode;
 use serde_json::json;
@@ -19,6 +20,8 @@ pub(super) fn remove(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
         ));
     }
     let names = ctx.state.store.revoke_all(&user)?;
+    // Its web sessions end with it.
+    let _ = ctx.state.web.sessions.end_user(&user);
     Ok(Done::changed(
         json!({ "user": user, "revoked": names.len() }),
         names,
@@ -35,9 +38,13 @@ pub(super) fn rename(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
         ));
     }
     match ctx.state.store.rename_owner(&user, &new_user)? {
-        RenameOutcome::Moved(n) => Ok(Done::data(json!({
+        RenameOutcome::Moved(n) => {
+            // Sessions belong to the old name: log it out.
+            let _ = ctx.state.web.sessions.end_user(&user);
+            Ok(Done::data(json!({
             "user": user, "new_user": new_user, "moved": n
-        }))),
+            })))
+        }
         RenameOutcome::Conflict(names) => Err(Failure::new(
             ErrorCode::NameExists,
             format!(

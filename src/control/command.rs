@@ -31,6 +31,12 @@ pub(crate) enum Command {
     ImportAccesshash,
     /// WHM's `applist`: the functions the caller's privileges allow.
     Applist,
+    /// The web page's view of its session: who, the CSRF token, what the
+    /// owner may grant (web sessions only).
+    SessionInfo,
+    /// A one-time web log-in link (`apitoken web-login`): root for anyone,
+    /// a reseller for itself (control socket only).
+    SessionTicket,
 }
 
 /// Whose business a command is (what authorization asks first).
@@ -48,7 +54,7 @@ pub(crate) enum Scope {
 }
 
 impl Command {
-    pub(crate) const ALL: [Command; 14] = [
+    pub(crate) const ALL: [Command; 16] = [
         Command::Create,
         Command::List,
         Command::Update,
@@ -63,6 +69,8 @@ impl Command {
         Command::ImportCpanelTokens,
         Command::ImportAccesshash,
         Command::Applist,
+        Command::SessionInfo,
+        Command::SessionTicket,
     ];
 
     pub(crate) const fn name(self) -> &'static str {
@@ -81,6 +89,8 @@ impl Command {
             Command::ImportCpanelTokens => "import_cpanel_tokens",
             Command::ImportAccesshash => "import_accesshash",
             Command::Applist => "applist",
+            Command::SessionInfo => "session_info",
+            Command::SessionTicket => "session_ticket",
         }
     }
 
@@ -103,7 +113,7 @@ impl Command {
             | Command::ImportCpanelTokens
             | Command::ImportAccesshash => Scope::Server,
             Command::Status => Scope::Overview,
-            Command::Applist => Scope::Caller,
+            Command::Applist | Command::SessionInfo | Command::SessionTicket => Scope::Caller,
         }
     }
 
@@ -119,12 +129,14 @@ impl Command {
             | Command::AccountRename
             | Command::LockoutClear
             | Command::ImportCpanelTokens
-            | Command::ImportAccesshash => true,
+            | Command::ImportAccesshash
+            | Command::SessionTicket => true,
             Command::List
             | Command::GetDetails
             | Command::LockoutList
             | Command::Status
-            | Command::Applist => false,
+            | Command::Applist
+            | Command::SessionInfo => false,
         }
     }
 
@@ -145,7 +157,9 @@ impl Command {
             | Command::LockoutList
             | Command::LockoutClear
             | Command::Status
-            | Command::Applist => false,
+            | Command::Applist
+            | Command::SessionInfo
+            | Command::SessionTicket => false,
         }
     }
 
@@ -165,7 +179,9 @@ impl Command {
             | Command::LockoutList
             | Command::LockoutClear
             | Command::Status
-            | Command::Applist => None,
+            | Command::Applist
+            | Command::SessionInfo
+            | Command::SessionTicket => None,
         }
     }
 
@@ -187,7 +203,31 @@ impl Command {
             | Command::LockoutClear
             | Command::Status
             | Command::ImportCpanelTokens
-            | Command::ImportAccesshash => None,
+            | Command::ImportAccesshash
+            | Command::SessionInfo
+            | Command::SessionTicket => None,
+        }
+    }
+
+    /// Whether a web session may run this command (the page's functions).
+    pub(crate) const fn in_web_session(self) -> bool {
+        match self {
+            Command::Create
+            | Command::List
+            | Command::Update
+            | Command::Revoke
+            | Command::RevokeAll
+            | Command::GetDetails
+            | Command::Applist
+            | Command::SessionInfo => true,
+            Command::AccountRemove
+            | Command::AccountRename
+            | Command::LockoutList
+            | Command::LockoutClear
+            | Command::Status
+            | Command::ImportCpanelTokens
+            | Command::ImportAccesshash
+            | Command::SessionTicket => false,
         }
     }
 
@@ -209,6 +249,8 @@ impl Command {
             Command::ImportCpanelTokens => "The system failed to import the API tokens",
             Command::ImportAccesshash => "The system failed to import the access hash",
             Command::Applist => "The system failed to list the functions",
+            Command::SessionInfo => "The system failed to read the session",
+            Command::SessionTicket => "The system failed to create a log-in link",
         }
     }
 
@@ -228,7 +270,9 @@ impl Command {
             | Command::LockoutList
             | Command::LockoutClear
             | Command::Status
-            | Command::Applist => false,
+            | Command::Applist
+            | Command::SessionInfo
+            | Command::SessionTicket => false,
         }
     }
 }

@@ -22,7 +22,7 @@ mod import;
 mod list;
 mod lockout_admin;
 mod owner;
-mod reply;
+pub(crate) mod reply;
 mod revoke;
 mod status;
 mod update;
@@ -38,6 +38,7 @@ use crate::audit;
 use crate::authz::{self, Actor, Caller, Decision, Peer};
 use crate::decode::{self, Undecodable};
 use crate::logging;
+use crate::sessions;
 use crate::state::State;
 use crate::verify::Verifier;
 use command::Command;
@@ -60,8 +61,29 @@ pub(crate) struct Relayed {
     caller: Caller,
     /// The token's effective privileges.
     holdings: Holdings,
-    token_name: String,
+    /// The token that authenticated it; `None` for a web session.
+    token_name: Option<String>,
+    /// The web session it came through, if any.
+    session: Option<crate::sessions::table::Live>,
     ip: String,
+}
+
+impl Relayed {
+    /// A request through a live web session of `caller`.
+    pub(crate) fn session(
+        caller: Caller,
+        holdings: Holdings,
+        session: crate::sessions::table::Live,
+        ip: String,
+    ) -> Relayed {
+        Relayed {
+            caller,
+            holdings,
+            token_name: None,
+            session: Some(session),
+            ip,
+        }
+    }
 }
 
 /// Who a request came from and whom it acted for (audit, accounting).
@@ -120,9 +142,24 @@ impl Control {
             return Ok((request, None));
         };
         let name = crate::text::shown(&request.command, decode::COMMAND_SHOWN);
+        if let Some(op) = sessions::relay::Op::parse(&request.command) {
+            let verifier = self.verifier.as_deref();
+            return Err(
+                sessions::relay::serve(&self.state, verifier, peer, op, request, &auth).await,
+            );
+        }
         let Some(command) = Command::parse(&request.command) else {
             let why = format!("{}.", decode::unknown_command(&request.command, ""));
             return Err(refuse_relay(peer, &name, ErrorCode::UnknownCommand, &why));
+        };
+        if auth.session.is_some() {
+            let relayed =
+                sessions::relay::authenticate(&self.state, peer, command, &request, &auth)?;
+            return Ok((request, Some(relayed)));
+        }
+        let Some(token) = &auth.token else {
+            let why = "relayed credentials need a token or a session";
+            return Err(refuse_relay(peer, &name, ErrorCode::BadRequest, why));
         };
         if let Err((code, why)) = authz::may_relay(
             peer,
@@ -138,7 +175,7 @@ impl Control {
         };
         let function = command.whm_function().unwrap_or(command.name());
         let verified = verifier
-            .authenticate(peer, function, &auth.token, &auth.ip)
+            .authenticate(peer, function, token, &auth.ip)
             .await?;
         let account = match self.state.accounts.lookup(&verified.user) {
             Ok(Lookup::Found(a)) => a,
@@ -152,7 +189,8 @@ impl Control {
             Some(Relayed {
                 caller: authz::token_caller(account),
                 holdings: verified.effective,
-                token_name: verified.token_name,
+                token_name: Some(verified.token_name),
+                session: None,
                 ip: auth.ip.clone(),
             }),
         ))
@@ -215,7 +253,11 @@ impl Control {
                 user: who.owner.as_deref(),
                 token_names: names,
                 ip: relayed.as_ref().map(|r| r.ip.as_str()),
-                auth_token: relayed.as_ref().map(|r| r.token_name.as_str()),
+                auth_token: relayed.as_ref().and_then(|r| r.token_name.as_deref()),
+                web_session: relayed
+                    .as_ref()
+                    .and_then(|r| r.session.as_ref())
+                    .map(|s| s.method.name()),
                 error: response.metadata.error.as_deref(),
                 reason: &response.metadata.reason,
                 ..audit::Event::default()
@@ -286,6 +328,7 @@ impl Control {
                     actor: &actor,
                     caller: &caller,
                     holdings: &holdings,
+                    session: relayed.and_then(|r| r.session.as_ref()),
                 };
                 dispatch(&ctx, command, &mut request.args)
             }
@@ -300,6 +343,8 @@ struct Ctx<'a> {
     actor: &'a Actor,
     caller: &'a Caller,
     holdings: &'a Holdings,
+    /// The web session a relayed request came through.
+    session: Option<&'a crate::sessions::table::Live>,
 }
 
 fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> Outcome {
@@ -318,6 +363,8 @@ fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> O
         Command::ImportCpanelTokens => import::cpanel(ctx, args),
         Command::ImportAccesshash => import::accesshash(ctx, args),
         Command::Applist => applist::run(ctx),
+        Command::SessionInfo => sessions::info::run(ctx.state, ctx.session, &ctx.actor.owner),
+        Command::SessionTicket => sessions::info::ticket(ctx.state, &ctx.actor.owner),
     }
 }
 

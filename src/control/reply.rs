@@ -9,20 +9,20 @@ use crate::store::TokenRecord;
 
 /// A successful command.
 #[derive(Debug, Default)]
-pub(super) struct Done {
-    pub(super) data: Option<Value>,
-    pub(super) changed: Vec<String>,
+pub(crate) struct Done {
+    pub(crate) data: Option<Value>,
+    pub(crate) changed: Vec<String>,
 }
 
 impl Done {
-    pub(super) fn data(data: Value) -> Done {
+    pub(crate) fn data(data: Value) -> Done {
         Done {
             data: Some(data),
             changed: Vec::new(),
         }
     }
 
-    pub(super) fn changed(data: Value, changed: Vec<String>) -> Done {
+    pub(crate) fn changed(data: Value, changed: Vec<String>) -> Done {
         Done {
             data: Some(data),
             changed,
@@ -30,7 +30,7 @@ impl Done {
     }
 }
 
-pub(super) type Outcome = Result<Done, Failure>;
+pub(crate) type Outcome = Result<Done, Failure>;
 
 /// The record as create/update/details return it (without the token).
 pub(super) fn record_data(rec: &TokenRecord) -> Map<String, Value> {

@@ -95,8 +95,12 @@ pub(crate) enum TokenCheck {
     Valid {
         acls: Vec<String>,
     },
-    /// Refused; the reason is for the audit line.
-    Refused(String),
+    /// Refused; the reason is for the audit line. `counted`: the check
+    /// already counted it towards the lockout (as a verify does).
+    Refused {
+        reason: String,
+        counted: bool,
+    },
     Unavailable(String),
 }
 
@@ -185,7 +189,7 @@ pub(crate) struct Deps<'a> {
 }
 
 /// Why an account may not log in, if it may not.
-fn admit(accounts: &Accounts, user: &str) -> Result<(), String> {
+pub(crate) fn admit(accounts: &Accounts, user: &str) -> Result<(), String> {
     if user == "root" {
         return Ok(());
     }
@@ -204,6 +208,26 @@ fn admit(accounts: &Accounts, user: &str) -> Result<(), String> {
 
 fn shown(s: &str) -> String {
     crate::text::shown(s, 64)
+}
+
+/// The first checks, before any credential is looked at: malformed
+/// credentials (counted), a locked-out address. `None`: go on.
+pub(crate) fn screen(deps: &Deps<'_>, cred: &Credential, ip: IpAddr) -> Option<LoggedIn> {
+    if cred.is_malformed() {
+        let locked_now = match deps.lockout.record_failure(ip, deps.now) {
+            Recorded::LockedNow { until, .. } => Some(until),
+            Recorded::Counted => None,
+        };
+        return Some(LoggedIn::Refused {
+            user: None,
+            method: cred.method(),
+            reason: "malformed credentials".to_owned(),
+            locked_now,
+        });
+    }
+    deps.lockout
+        .locked_until(ip, deps.now)
+        .map(|until| LoggedIn::LockedOut { until })
 }
 
 /// One log-in attempt from `ip`.
@@ -226,11 +250,8 @@ pub(crate) fn login(
             locked_now,
         }
     };
-    if cred.is_malformed() {
-        return refuse(None, "malformed credentials".to_owned());
-    }
-    if let Some(until) = deps.lockout.locked_until(ip, deps.now) {
-        return LoggedIn::LockedOut { until };
+    if let Some(stop) = screen(deps, cred, ip) {
+        return stop;
     }
     let user = match cred {
         Credential::Password { user, password } => {
@@ -265,7 +286,21 @@ pub(crate) fn login(
                 TokenCheck::Valid { .. } => {
                     return refuse(Some(user), format!("the token lacks “{MANAGE}”"));
                 }
-                TokenCheck::Refused(why) => return refuse(Some(user), why),
+                TokenCheck::Refused {
+                    reason,
+                    counted: false,
+                } => return refuse(Some(user), reason),
+                TokenCheck::Refused {
+                    reason,
+                    counted: true,
+                } => {
+                    return LoggedIn::Refused {
+                        user: Some(user.clone()),
+                        method,
+                        reason,
+                        locked_now: None,
+                    };
+                }
                 TokenCheck::Unavailable(why) => return LoggedIn::Unavailable(why),
             }
         }
@@ -323,7 +358,10 @@ mod tests {
                     acls: self.acls.clone(),
                 }
             } else {
-                TokenCheck::Refused("no such token for this user".into())
+                TokenCheck::Refused {
+                    reason: "no such token for this user".into(),
+                    counted: false,
+                }
             }
         }
     }

@@ -59,6 +59,12 @@ pub struct WebConfig {
     /// From the end of the headers to the end of the body. A reply the
     /// client stops reading is dropped after header + request timeout.
     pub request_timeout_secs: u64,
+    /// A web page session ends after this long without a request...
+    pub session_idle_secs: u64,
+    /// ...and this long after its log-in in any case.
+    pub session_max_secs: u64,
+    /// The PAM service the daemon checks web log-in passwords with.
+    pub pam_service: String,
 }
 
 impl Default for WebConfig {
@@ -86,6 +92,9 @@ impl Default for WebConfig {
             tls_handshake_timeout_secs: 10,
             header_timeout_secs: 10,
             request_timeout_secs: 30,
+            session_idle_secs: 1800,
+            session_max_secs: 43_200,
+            pam_service: "apitokend-web".to_owned(),
         }
     }
 }
@@ -164,6 +173,28 @@ impl WebConfig {
             if !(1..=3600).contains(&value) {
                 return Err(format!("{key} must be between 1 and 3600"));
             }
+        }
+        if !(60..=86_400).contains(&self.session_idle_secs) {
+            return Err("web.session_idle_secs must be between 60 and 86400".to_owned());
+        }
+        if !(60..=2_592_000).contains(&self.session_max_secs)
+            || self.session_max_secs < self.session_idle_secs
+        {
+            return Err(
+                "web.session_max_secs must be between 60 and 2592000 and at least session_idle_secs"
+                    .to_owned(),
+            );
+        }
+        if self.pam_service.is_empty()
+            || !self
+                .pam_service
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || self.pam_service.starts_with('.')
+        {
+            return Err(
+                "web.pam_service must be a PAM service name (letters, digits, -_.)".to_owned(),
+            );
         }
         Ok(())
     }

@@ -57,7 +57,10 @@ pub fn is_authentication_failure(code: Option<ErrorCode>) -> bool {
             | E::Suspended
             | E::UnknownUser
             | E::InvalidUser
-            | E::LockedOut,
+            | E::LockedOut
+            | E::LoginFailed
+            | E::SessionInvalid
+            | E::CsrfInvalid,
         ) => true,
         Some(
             E::InvalidJson

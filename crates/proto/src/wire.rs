@@ -23,16 +23,31 @@ pub struct Request {
     pub auth: Option<Auth>,
 }
 
-/// `"auth": {"token": {"user": "bob", "token": "…"}, "ip": "203.0.113.7"}`:
-/// the caller's credentials and address, relayed by the HTTPS front. The
-/// daemon authenticates them exactly as a verify and acts as the token's
-/// owner. (The web page's sessions will add a `session` credential.)
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+/// Credentials relayed by the HTTPS front for its client, and the client's
+/// address: `"auth": {"token": {"user": "bob", "token": "…"}, "ip": "…"}`
+/// for an API token (the daemon authenticates it exactly as a verify and
+/// acts as the token's owner), or `"auth": {"session": "…", "csrf": "…",
+/// "ip": "…"}` for a web page session (the daemon's session table decides;
+/// `csrf` is the session's CSRF token). A log-in carries only `ip`.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
-    pub token: TokenCredential,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenCredential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
     /// The client's address as the front saw it.
     pub ip: String,
+}
+
+impl Drop for Auth {
+    fn drop(&mut self) {
+        for s in [&mut self.session, &mut self.csrf].into_iter().flatten() {
+            zeroize::Zeroize::zeroize(s);
+        }
+    }
 }
 
 /// A WHM user and one of its API tokens. The token is wiped on drop and
@@ -53,7 +68,8 @@ impl Drop for TokenCredential {
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
-            .field("user", &self.token.user)
+            .field("token", &self.token)
+            .field("session", &self.session.as_ref().map(|_| "…"))
             .field("ip", &self.ip)
             .finish_non_exhaustive()
     }
@@ -189,11 +205,17 @@ pub enum ErrorCode {
     AclDenied,
     /// Too many failed verifies from this address; try again later.
     LockedOut,
+    /// A web log-in was refused (which part was wrong is never said).
+    LoginFailed,
+    /// The web session is unknown, logged out or expired.
+    SessionInvalid,
+    /// The web session's CSRF token is missing or wrong.
+    CsrfInvalid,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidJson,
         ErrorCode::RequestTooLarge,
         ErrorCode::UnknownCommand,
@@ -215,6 +237,9 @@ impl ErrorCode {
         ErrorCode::IpNotAllowed,
         ErrorCode::AclDenied,
         ErrorCode::LockedOut,
+        ErrorCode::LoginFailed,
+        ErrorCode::SessionInvalid,
+        ErrorCode::CsrfInvalid,
         ErrorCode::Internal,
     ];
 
@@ -241,6 +266,9 @@ impl ErrorCode {
             ErrorCode::IpNotAllowed => "ip_not_allowed",
             ErrorCode::AclDenied => "acl_denied",
             ErrorCode::LockedOut => "locked_out",
+            ErrorCode::LoginFailed => "login_failed",
+            ErrorCode::SessionInvalid => "session_invalid",
+            ErrorCode::CsrfInvalid => "csrf_invalid",
             ErrorCode::Internal => "internal",
         }
     }
@@ -291,11 +319,12 @@ mod tests {
     fn auth_round_trips_and_hides_the_token() {
         let mut r = Request::new("api_token_list");
         r.auth = Some(Auth {
-            token: TokenCredential {
+            token: Some(TokenCredential {
                 user: "bob".into(),
                 token: "SECRETSECRET".into(),
-            },
+            }),
             ip: "203.0.113.7".into(),
+            ..Auth::default()
         });
         let line = serde_json::to_string(&r).expect("serialize");
         assert!(line.contains(

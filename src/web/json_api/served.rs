@@ -103,8 +103,9 @@ mod tests {
         assert_eq!(request.args, args);
         assert!(request.user.is_none());
         let auth = request.auth.expect("auth");
-        assert_eq!(auth.token.user, "bob");
-        assert_eq!(auth.token.token, "SECRETSECRETSECRETSECRETSECRET12");
+        let token = auth.token.as_ref().expect("token credential");
+        assert_eq!(token.user, "bob");
+        assert_eq!(token.token, "SECRETSECRETSECRETSECRETSECRET12");
         assert_eq!(auth.ip, "203.0.113.7");
     }
 }

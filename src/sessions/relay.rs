@@ -1,0 +1,479 @@
+//! The web page's requests as the HTTPS front relays them on the control
+//! socket: `session_login` and `session_logout` (answered here), and any
+//! page function with `"auth": {"session", "csrf", "ip"}` (checked here,
+//! then run by `control` as the session's user).
+//!
+//! Only the front's account (`[web] user`) may send them. A session acts
+//! with its user's rights exactly as that user on the control socket: root
+//! for anyone, a reseller for itself while it is a reseller, not suspended
+//! and holding `manage-api-tokens` (`authz::authorize` decides). Every
+//! request but `session_info` (which hands the CSRF token to the page the
+//! front renders) must carry the session's CSRF token.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use apitokend_proto::{Auth, ErrorCode, Request, Response, TokenCredential};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::login::{self, Checks, Credential, Deps, LOGIN_INVALID, LoggedIn, TokenCheck};
+use super::secret;
+use super::table::Found;
+use crate::accounts::{Lookup, Uid};
+use crate::acl::{self, Holdings};
+use crate::audit;
+use crate::authz::{self, Caller, Peer};
+use crate::control::Relayed;
+use crate::control::command::Command;
+use crate::iplist;
+use crate::logging;
+use crate::state::State;
+use crate::verify::Verifier;
+
+/// The session commands answered before a session exists or as it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Login,
+    Logout,
+}
+
+impl Op {
+    pub(crate) fn parse(command: &str) -> Option<Op> {
+        match command {
+            "session_login" => Some(Op::Login),
+            "session_logout" => Some(Op::Logout),
+            _ => None,
+        }
+    }
+
+    const fn name(self) -> &'static str {
+        match self {
+            Op::Login => "session_login",
+            Op::Logout => "session_logout",
+        }
+    }
+}
+
+/// What the client hears when its session is gone.
+const SESSION_GONE: &str = "The session has expired or ended; log in again.";
+const CSRF_BAD: &str = "The request lacks this session's CSRF token.";
+
+#[derive(Clone, Copy, Default)]
+struct Audit<'a> {
+    user: Option<&'a str>,
+    ip: Option<&'a str>,
+    method: Option<&'a str>,
+    error: Option<ErrorCode>,
+}
+
+fn record(peer: &Peer, command: &str, a: &Audit<'_>, reason: &str) {
+    audit::record(&audit::Event {
+        command,
+        peer: Some(peer),
+        user: a.user,
+        ip: a.ip,
+        web_session: a.method,
+        error: a.error.map(ErrorCode::as_str),
+        reason,
+        ..audit::Event::default()
+    });
+}
+
+/// Refused, audited with the real reason, answered with `told`.
+fn refuse(
+    peer: &Peer,
+    command: &str,
+    a: Audit<'_>,
+    code: ErrorCode,
+    why: &str,
+    told: &str,
+) -> Response {
+    record(
+        peer,
+        command,
+        &Audit {
+            error: Some(code),
+            ..a
+        },
+        why,
+    );
+    Response::fail(command, code, told)
+}
+
+/// Only `[web] user`, never uid 0.
+fn from_front(state: &State, peer: &Peer) -> bool {
+    state
+        .front_uid()
+        .is_some_and(|uid| uid == peer.uid && uid != Uid::ROOT)
+}
+
+fn not_front(peer: &Peer, command: &str) -> Response {
+    let why = "web session requests are accepted only from the HTTPS front's account (web.user)";
+    refuse(
+        peer,
+        command,
+        Audit::default(),
+        ErrorCode::NotAuthorized,
+        why,
+        why,
+    )
+}
+
+/// Checks a page request's session and CSRF token; the caller it acts as.
+pub(crate) fn authenticate(
+    state: &State,
+    peer: &Peer,
+    command: Command,
+    request: &Request,
+    auth: &Auth,
+) -> Result<Relayed, Response> {
+    let name = command.name();
+    if !from_front(state, peer) {
+        return Err(not_front(peer, name));
+    }
+    let ip = auth.ip.as_str();
+    let a = Audit {
+        ip: Some(ip),
+        ..Audit::default()
+    };
+    if !command.in_web_session() {
+        let why = format!("“{name}” is not available to web sessions");
+        return Err(refuse(peer, name, a, ErrorCode::NotAuthorized, &why, &why));
+    }
+    let id = auth.session.as_deref().unwrap_or("");
+    let life = state.web.settings().lifetimes();
+    let live = match state.web.sessions.touch(id, state.clock.now(), life) {
+        Found::Live(l) => l,
+        Found::Expired { user } => {
+            let a = Audit {
+                user: Some(&user),
+                ..a
+            };
+            let why = "the session expired";
+            return Err(refuse(
+                peer,
+                name,
+                a,
+                ErrorCode::SessionInvalid,
+                why,
+                SESSION_GONE,
+            ));
+        }
+        Found::Unknown => {
+            let why = "no such session";
+            return Err(refuse(
+                peer,
+                name,
+                a,
+                ErrorCode::SessionInvalid,
+                why,
+                SESSION_GONE,
+            ));
+        }
+    };
+    let csrf_ok = auth
+        .csrf
+        .as_deref()
+        .is_some_and(|c| secret::same(c, &live.csrf));
+    if command != Command::SessionInfo && !csrf_ok {
+        let a = Audit {
+            user: Some(&live.user),
+            method: Some(live.method.name()),
+            ..a
+        };
+        let why = "missing or wrong CSRF token";
+        return Err(refuse(peer, name, a, ErrorCode::CsrfInvalid, why, CSRF_BAD));
+    }
+    let caller = if live.user == "root" {
+        Caller::Root
+    } else {
+        match state.accounts.lookup(&live.user) {
+            Ok(Lookup::Found(account)) => Caller::Reseller(account),
+            Ok(Lookup::NotWhmUser) => Caller::Unprivileged(Some(live.user.clone())),
+            Err(e) => {
+                logging::error(&e);
+                let why = "cannot read the account data";
+                return Err(refuse(peer, name, a, ErrorCode::Internal, why, why));
+            }
+        }
+    };
+    let _ = request;
+    let holdings = authz::holdings_of(&caller);
+    Ok(Relayed::session(caller, holdings, live, auth.ip.clone()))
+}
+
+/// Answers `session_login` or `session_logout`.
+pub(crate) async fn serve(
+    state: &Arc<State>,
+    verifier: Option<&Verifier>,
+    peer: &Peer,
+    op: Op,
+    request: Request,
+    auth: &Auth,
+) -> Response {
+    let name = op.name();
+    if !from_front(state, peer) {
+        return not_front(peer, name);
+    }
+    match op {
+        Op::Login => login_request(state, verifier, peer, request, auth).await,
+        Op::Logout => logout(state, peer, auth),
+    }
+}
+
+fn logout(state: &State, peer: &Peer, auth: &Auth) -> Response {
+    let name = Op::Logout.name();
+    let a = Audit {
+        ip: Some(&auth.ip),
+        ..Audit::default()
+    };
+    let id = auth.session.as_deref().unwrap_or("");
+    let life = state.web.settings().lifetimes();
+    // Logging out of a session that is already gone succeeds.
+    let Found::Live(live) = state.web.sessions.touch(id, state.clock.now(), life) else {
+        return Response::ok(name, Some(json!({})));
+    };
+    let a = Audit {
+        user: Some(&live.user),
+        method: Some(live.method.name()),
+        ..a
+    };
+    if !auth
+        .csrf
+        .as_deref()
+        .is_some_and(|c| secret::same(c, &live.csrf))
+    {
+        let why = "missing or wrong CSRF token";
+        return refuse(peer, name, a, ErrorCode::CsrfInvalid, why, CSRF_BAD);
+    }
+    let _ = state.web.sessions.end(id);
+    record(peer, name, &a, "logged out");
+    Response::ok(name, Some(json!({ "user": live.user })))
+}
+
+/// Takes a string argument out of `args` (secrets leave no copy behind).
+fn take(args: &mut serde_json::Map<String, Value>, key: &str) -> Option<Zeroizing<String>> {
+    match args.remove(key) {
+        Some(Value::String(s)) => Some(Zeroizing::new(s)),
+        _ => None,
+    }
+}
+
+fn credential(request: &mut Request) -> Option<Credential> {
+    let args = &mut request.args;
+    let method = take(args, "method")?;
+    let user = take(args, "user").map(|u| u.as_str().to_owned());
+    match (method.as_str(), user) {
+        ("password", Some(user)) => Some(Credential::Password {
+            user,
+            password: take(args, "password")?,
+        }),
+        ("token", Some(user)) => Some(Credential::Token {
+            user,
+            token: take(args, "token")?,
+        }),
+        ("ticket", _) => Some(Credential::Ticket(take(args, "ticket")?)),
+        _ => None,
+    }
+}
+
+/// PAM through `[web] pam_service`; a token check already made.
+struct Real {
+    service: String,
+    token: Option<TokenCheck>,
+}
+
+impl Checks for Real {
+    fn password(&self, user: &str, password: &[u8], ip: IpAddr) -> pam_login::Outcome {
+        pam_login::authenticate(&self.service, user, password, Some(&ip.to_string()))
+    }
+
+    fn token(&self, _user: &str, _token: &str, _ip: IpAddr) -> TokenCheck {
+        match &self.token {
+            Some(TokenCheck::Valid { acls }) => TokenCheck::Valid { acls: acls.clone() },
+            Some(TokenCheck::Refused { reason, counted }) => TokenCheck::Refused {
+                reason: reason.clone(),
+                counted: *counted,
+            },
+            Some(TokenCheck::Unavailable(why)) => TokenCheck::Unavailable(why.clone()),
+            None => TokenCheck::Unavailable("the token was not checked".to_owned()),
+        }
+    }
+}
+
+fn holdings_list(h: &Holdings) -> Vec<String> {
+    match h {
+        Holdings::All => vec![acl::ALL.to_owned()],
+        Holdings::Some(set) => set.iter().cloned().collect(),
+    }
+}
+
+fn deps(state: &State) -> Deps<'_> {
+    Deps {
+        accounts: &state.accounts,
+        lockout: &state.lockout,
+        sessions: &state.web.sessions,
+        tickets: &state.web.tickets,
+        pam_slots: &state.web.pam_slots,
+        life: state.web.settings().lifetimes(),
+        now: state.clock.now(),
+    }
+}
+
+async fn login_request(
+    state: &Arc<State>,
+    verifier: Option<&Verifier>,
+    peer: &Peer,
+    mut request: Request,
+    auth: &Auth,
+) -> Response {
+    let name = Op::Login.name();
+    let a = Audit {
+        ip: Some(&auth.ip),
+        ..Audit::default()
+    };
+    if auth.token.is_some() || auth.session.is_some() {
+        let why = "a log-in carries its credentials in its arguments";
+        return refuse(peer, name, a, ErrorCode::BadRequest, why, why);
+    }
+    let Some(ip) = iplist::parse_caller(&auth.ip) else {
+        let why = "the client address is not an IP address";
+        return refuse(peer, name, a, ErrorCode::BadRequest, why, why);
+    };
+    let Some(cred) = credential(&mut request) else {
+        let why = "arguments: method (password, token or ticket) with user and password, \
+                   user and token, or ticket";
+        return refuse(peer, name, a, ErrorCode::BadRequest, why, why);
+    };
+    // A token is checked on the event loop (the verify path's cache and
+    // Argon2 limiter), after the checks that come first.
+    let mut token = None;
+    if let Credential::Token {
+        user,
+        token: secret,
+    } = &cred
+        && login::screen(&deps(state), &cred, ip).is_none()
+    {
+        token = Some(match verifier {
+            None => TokenCheck::Unavailable("no verifier".to_owned()),
+            Some(v) => {
+                let credential = TokenCredential {
+                    user: user.clone(),
+                    token: secret.as_str().to_owned(),
+                };
+                match v.authenticate(peer, name, &credential, &auth.ip).await {
+                    Ok(verified) => TokenCheck::Valid {
+                        acls: holdings_list(&verified.effective),
+                    },
+                    Err(refused) if refused.error_code() == Some(ErrorCode::Internal) => {
+                        TokenCheck::Unavailable("the token check failed".to_owned())
+                    }
+                    Err(refused) => TokenCheck::Refused {
+                        reason: refused.metadata.reason,
+                        counted: true,
+                    },
+                }
+            }
+        });
+    }
+    let checks = Real {
+        service: state.web.settings().pam_service,
+        token,
+    };
+    let worker = Arc::clone(state);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let outcome = login::login(&deps(&worker), &checks, &cred, ip);
+        (outcome, cred.user().map(str::to_owned))
+    })
+    .await;
+    let (outcome, presented) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            logging::error(&format!("log-in task failed: {e}"));
+            return Response::fail(name, ErrorCode::Internal, "internal error");
+        }
+    };
+    answer(peer, name, &auth.ip, outcome, presented.as_deref())
+}
+
+fn answer(
+    peer: &Peer,
+    name: &str,
+    ip: &str,
+    outcome: LoggedIn,
+    presented: Option<&str>,
+) -> Response {
+    let a = Audit {
+        ip: Some(ip),
+        user: presented,
+        ..Audit::default()
+    };
+    match outcome {
+        LoggedIn::Opened {
+            user,
+            method,
+            session,
+        } => {
+            let a = Audit {
+                user: Some(&user),
+                method: Some(method.name()),
+                ..a
+            };
+            record(peer, name, &a, "logged in");
+            Response::ok(
+                name,
+                Some(json!({
+                    "user": user,
+                    "method": method.name(),
+                    "session": session.id.as_str(),
+                    "csrf": session.csrf.as_str(),
+                    "expires_at": session.expires_at,
+                })),
+            )
+        }
+        LoggedIn::Refused {
+            user,
+            method,
+            reason,
+            locked_now,
+        } => {
+            let a = Audit {
+                user: user.as_deref().or(presented),
+                method: Some(method.name()),
+                ..a
+            };
+            if let Some(until) = locked_now {
+                let why = format!("failed log-ins; locked out until {until}");
+                record(
+                    peer,
+                    "lockout",
+                    &Audit {
+                        error: Some(ErrorCode::LockedOut),
+                        ..a
+                    },
+                    &why,
+                );
+            }
+            refuse(
+                peer,
+                name,
+                a,
+                ErrorCode::LoginFailed,
+                &reason,
+                LOGIN_INVALID,
+            )
+        }
+        LoggedIn::LockedOut { until } => {
+            let why = format!("address locked out until {until}");
+            let told = "Too many failed log-ins from this address; try again later.";
+            refuse(peer, name, a, ErrorCode::LockedOut, &why, told)
+        }
+        LoggedIn::Busy(told) => refuse(peer, name, a, ErrorCode::TooManyConnections, told, told),
+        LoggedIn::Unavailable(why) => {
+            logging::error(&format!("web log-in: {why}"));
+            let told = "The log-in service is unavailable; try again later.";
+            refuse(peer, name, a, ErrorCode::Internal, &why, told)
+        }
+    }
+}
