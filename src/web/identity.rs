@@ -197,6 +197,9 @@ mod tests {
                 ErrorCode::Expired,
                 ErrorCode::IpNotAllowed,
                 ErrorCode::LockedOut,
+                ErrorCode::LoginFailed,
+                ErrorCode::SessionInvalid,
+                ErrorCode::CsrfInvalid,
             ]
         );
     }
