@@ -4,7 +4,7 @@
 //! A line never holds a token or an `Authorization` value: headers are not
 //! logged, bodies are not logged, and in the query string the value of
 //! every parameter that can carry a secret (`token`, the plaintext that
-//! `api_token_get_details` takes, and anything named like a password or a
+//! `api_token_get_details` takes, the page's `ticket`, and anything named like a password or a
 //! secret) is replaced by `REDACTED`.
 
 use std::net::IpAddr;
@@ -38,6 +38,10 @@ fn is_secret(key: &str) -> bool {
         _ => key.as_str(),
     };
     base == "token"
+        // The web page's one-time log-in link and session values.
+        || base == "ticket"
+        || base == "csrf"
+        || base.contains("session")
         || base.contains("pass")
         || base.contains("secret")
         || base.contains("authorization")

@@ -28,6 +28,7 @@ pub mod dev;
 pub(crate) mod identity;
 pub(crate) mod json_api;
 pub(crate) mod listen;
+pub(crate) mod page;
 pub(crate) mod params;
 pub(crate) mod privileges;
 #[cfg(test)]

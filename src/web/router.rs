@@ -73,6 +73,7 @@ async fn dispatch(
         (Listener::Http | Listener::AuthSocket, Route::Auth) => {
             super::auth::handle(req, info, front, out).await
         }
+        (Listener::Https, Route::Other) => super::page::handle(req, info, front, out).await,
         (Listener::Https | Listener::Http | Listener::AuthSocket, _) => {
             reply::plain(StatusCode::NOT_FOUND, "not found\n")
         }

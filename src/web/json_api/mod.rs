@@ -75,6 +75,10 @@ pub async fn handle(
     };
     let creds = match presented {
         Presented::Whm(c) => c,
+        // No `Authorization`: the web page's session cookie, if any.
+        Presented::None if super::page::cookie::session(&parts.headers).is_some() => {
+            return super::page::api::call(&parts, function, params, ip, front, out).await;
+        }
         Presented::None => {
             out.note = Some("no credentials");
             return reply::access_denied();
@@ -130,7 +134,7 @@ pub fn unavailable(e: super::daemon_link::LinkError) -> Response<Body> {
 }
 
 /// The body, at most `max_body_bytes`, within `request_timeout_secs`.
-async fn read_body(
+pub(crate) async fn read_body(
     parts: &hyper::http::request::Parts,
     body: Incoming,
     front: &Front,
@@ -161,7 +165,7 @@ async fn read_body(
     }
 }
 
-fn parameters(parts: &hyper::http::request::Parts, body: &[u8]) -> Result<Params, HttpError> {
+pub(crate) fn parameters(parts: &hyper::http::request::Parts, body: &[u8]) -> Result<Params, HttpError> {
     let bad = |e: super::params::ParamError| HttpError::new(StatusCode::BAD_REQUEST, e.0);
     let mut params = Params::default();
     if let Some(q) = parts.uri.query() {
