@@ -7,6 +7,7 @@
 // allow-unwrap/panic-in-tests covers; each test crate uses only some of them.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
+pub mod browser;
 pub mod cpanel;
 pub mod daemon;
 pub mod process;
