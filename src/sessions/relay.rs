@@ -362,7 +362,12 @@ async fn login_request(
                     user: user.clone(),
                     token: secret.as_str().to_owned(),
                 };
-                match v.authenticate(peer, name, &credential, &auth.ip).await {
+                // Checked as a call of api_token_list, the page's first
+                // function (manage-api-tokens, as WHM's table says).
+                match v
+                    .authenticate(peer, "api_token_list", &credential, &auth.ip)
+                    .await
+                {
                     Ok(verified) => TokenCheck::Valid {
                         acls: holdings_list(&verified.effective),
                     },
