@@ -465,18 +465,18 @@ fn password_and_token_log_ins_and_a_reseller_sees_only_its_own() {
     b.fill("#login-user", PW_RESELLER);
     b.fill("#login-password", "wrong password");
     b.screenshot("10-login-form");
-    b.click_css("#password-form button[type=submit]");
+    b.submit("#password-form button[type=submit]");
     b.wait("#login-error");
     assert_eq!(b.text_of("#login-error"), "The login is invalid.");
     b.fill("#login-user", "nosuchuserapitok");
     b.fill("#login-password", PASSWORD);
-    b.click_css("#password-form button[type=submit]");
+    b.submit("#password-form button[type=submit]");
     assert_eq!(b.text_of("#login-error"), "The login is invalid.");
     b.screenshot("11-login-refused");
     // The right one, through PAM.
     b.fill("#login-user", PW_RESELLER);
     b.fill("#login-password", PASSWORD);
-    b.click_css("#password-form button[type=submit]");
+    b.submit("#password-form button[type=submit]");
     b.wait("#tokens-table");
     wait_table(&b);
     assert_eq!(b.text_of("#who"), PW_RESELLER);
@@ -544,7 +544,7 @@ fn password_and_token_log_ins_and_a_reseller_sees_only_its_own() {
         b.click_css("#token-login summary");
         b.fill("#token-user", TOKEN_RESELLER);
         b.fill("#token-secret", token);
-        b.click_css("#token-form button[type=submit]");
+        b.submit("#token-form button[type=submit]");
         if works {
             b.wait("#tokens-table");
             wait_table(&b);

@@ -307,9 +307,28 @@ impl Browser {
             .to_owned()
     }
 
+    /// The text of the element `css` once it exists (found again if the
+    /// page was replaced under it).
     pub fn text_of(&self, css: &str) -> String {
-        let e = self.wait(css);
-        self.text(&e)
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let e = self.wait(css);
+            if let Some(t) = self.try_cmd("GET", &format!("/element/{}/text", e.0), None) {
+                return t.as_str().unwrap_or("").to_owned();
+            }
+            assert!(Instant::now() < deadline, "{css} kept going stale");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Submits by clicking `css` and waits for the next page to load.
+    pub fn submit(&self, css: &str) {
+        self.js("window.__apitok_old_page = true;", json!([]));
+        self.click_css(css);
+        self.wait_js(
+            "the next page is loaded",
+            "return !window.__apitok_old_page && document.readyState === 'complete';",
+        );
     }
 
     pub fn property(&self, e: &El, name: &str) -> Value {

@@ -165,7 +165,10 @@ pub(crate) async fn read_body(
     }
 }
 
-pub(crate) fn parameters(parts: &hyper::http::request::Parts, body: &[u8]) -> Result<Params, HttpError> {
+pub(crate) fn parameters(
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+) -> Result<Params, HttpError> {
     let bad = |e: super::params::ParamError| HttpError::new(StatusCode::BAD_REQUEST, e.0);
     let mut params = Params::default();
     if let Some(q) = parts.uri.query() {
