@@ -133,6 +133,7 @@ pub(crate) fn ticket(state: &State, owner: &str) -> Outcome {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -320,6 +320,7 @@ pub(crate) fn login(
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::verify::lockout::LockoutConfig;

@@ -45,6 +45,7 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -181,7 +181,11 @@ fn is_service_fault(code: ErrorCode) -> bool {
         | ErrorCode::Expired
         | ErrorCode::IpNotAllowed
         | ErrorCode::AclDenied
-        | ErrorCode::LockedOut => false,
+        | ErrorCode::LockedOut
+        // Web page log-ins and sessions: never a verify reply; a refusal.
+        | ErrorCode::LoginFailed
+        | ErrorCode::SessionInvalid
+        | ErrorCode::CsrfInvalid => false,
     }
 }
 

@@ -39,6 +39,7 @@ pub(crate) fn clear() -> HeaderValue {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

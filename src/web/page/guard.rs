@@ -42,6 +42,7 @@ pub(crate) fn same_origin(h: &HeaderMap) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -27,6 +27,7 @@ pub(crate) fn json_block(v: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
