@@ -384,8 +384,10 @@ fn root_by_ticket_generates_searches_edits_and_revokes() {
     b.click_css("#acl-create-acct");
     b.click_css("#expires-never");
     b.click_css("#form-submit");
-    b.wait("#toast:not([hidden])");
-    assert!(b.text_of("#toast").contains("updated"));
+    b.wait_js(
+        "the success message is shown",
+        "const t = document.getElementById('toast'); return !t.hidden && t.textContent.includes('updated');",
+    );
     b.wait_js(
         "the renamed token is listed",
         "return !!document.querySelector('#tokens tr[data-name=\"ci-runner-2\"]');",
@@ -428,7 +430,10 @@ fn root_by_ticket_generates_searches_edits_and_revokes() {
         "old_backup is gone",
         "return !document.querySelector('#tokens tr[data-name=\"old_backup\"]');",
     );
-    assert!(b.text_of("#toast").contains("revoked"));
+    b.wait_js(
+        "the revoke message is shown",
+        "return document.getElementById('toast').textContent.includes('revoked');",
+    );
     // Revoke All from the gear menu.
     b.click_css("#gear");
     b.click_css("#revoke-all");
