@@ -858,6 +858,11 @@ fn readme_quick_start_works_as_written() {
             .contains(r#""metadata":{"command":"api_token_list","reason":"OK","result":1"#),
         "{r:#?}"
     );
+    // The web-login line: a link to the front the playground really runs.
+    assert!(
+        r.stdout.contains(&format!("https://{front}/login?ticket=")),
+        "{r:#?}"
+    );
     assert!(!err.contains("warning"), "the playground warns: {err}");
     assert!(err.contains("export APITOKEND_SOCKET="), "{err}");
 }

@@ -12,12 +12,20 @@ use std::process::{Child, Command, Stdio};
 use crate::config::Config;
 
 /// Where the playground's front listens: 127.0.0.1:2087, or
-/// `APITOKEND_DEV_WEB_LISTEN` (tests use `127.0.0.1:0`, never 2087).
+/// `APITOKEND_DEV_WEB_LISTEN` (tests use `127.0.0.1:0`, never 2087). Port 0
+/// is resolved here to a free port, so the daemon's log-in links
+/// (`apitoken web-login`) name the port the front really binds.
 pub(crate) fn listen() -> SocketAddr {
-    std::env::var("APITOKEND_DEV_WEB_LISTEN")
+    let addr = std::env::var("APITOKEND_DEV_WEB_LISTEN")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 2087)))
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 2087)));
+    if addr.port() != 0 {
+        return addr;
+    }
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.local_addr())
+        .unwrap_or(addr)
 }
 
 /// The front's account and the verify socket's group for a playground.
