@@ -111,6 +111,11 @@ impl Catalog {
         self.known.keys().map(String::as_str)
     }
 
+    /// The group `acl` is listed under, if it is known.
+    pub fn category(&self, acl: &str) -> Option<&str> {
+        self.known.get(acl).map(String::as_str)
+    }
+
     /// Every known privilege with its category, sorted by name.
     pub fn categorised(&self) -> impl Iterator<Item = (&str, &str)> {
         self.known.iter().map(|(n, c)| (n.as_str(), c.as_str()))
@@ -276,6 +281,19 @@ impl Holdings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shipped_privileges_have_their_category() {
+        let c = Catalog::builtin();
+        for (privilege, category) in [
+            ("manage-api-tokens", Some("initial")),
+            ("list-accts", Some("standard")),
+            ("all", Some("everything")),
+            ("software-foo", None),
+        ] {
+            assert_eq!(c.category(privilege), category, "{privilege}");
+        }
+    }
 
     #[test]
     fn shipped_lists_parse() {

@@ -15,27 +15,6 @@ use crate::control::validate::Failure;
 use crate::logging;
 use crate::state::State;
 
-/// The shipped privilege list: `# group` headings name the categories.
-const SHIPPED_ACLS: &str = include_str!("../../etc/apitokend/acls.conf");
-
-/// The WHM category of a shipped privilege; `None` for one added by an
-/// administrator (a plugin's).
-pub(crate) fn category(privilege: &str) -> Option<&'static str> {
-    let mut current = None;
-    for line in SHIPPED_ACLS.lines() {
-        let line = line.trim();
-        if let Some(heading) = line.strip_prefix("# ")
-            && !heading.is_empty()
-            && heading.bytes().all(|b| b.is_ascii_lowercase())
-        {
-            current = Some(heading);
-        } else if line == privilege {
-            return current;
-        }
-    }
-    None
-}
-
 fn internal(e: &str) -> Failure {
     logging::error(e);
     Failure::new(ErrorCode::Internal, "cannot read the account data")
@@ -73,7 +52,9 @@ pub(crate) fn run(state: &State, session: Option<&Live>, owner: &str) -> Outcome
         .map(|p| {
             json!({
                 "name": p,
-                "category": category(p).unwrap_or("additional"),
+                // The group of `acls.conf` (a plugin's privilege listed
+                // before any group is in "other").
+                "category": catalog.category(p).unwrap_or(acl::NO_CATEGORY),
                 "dangerous": acl::DANGEROUS.contains(&p),
             })
         })
@@ -128,24 +109,6 @@ pub(crate) fn ticket(state: &State, owner: &str) -> Outcome {
         Issue::Failed(e) => {
             logging::error(&e);
             Err(Failure::new(ErrorCode::Internal, "internal error"))
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::panic, clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shipped_privileges_have_their_category() {
-        assert_eq!(category("manage-api-tokens"), Some("initial"));
-        assert_eq!(category("list-accts"), Some("standard"));
-        assert_eq!(category("all"), Some("everything"));
-        assert_eq!(category("software-foo"), None);
-        // Every shipped privilege has one.
-        for p in acl::Catalog::builtin().iter() {
-            assert!(category(p).is_some(), "{p}");
         }
     }
 }
