@@ -313,6 +313,29 @@ mod tests {
         assert_eq!(l.locked_until(victim, 10), Some(102));
     }
 
+    /// The review's flood at the real table size: every flooding prefix
+    /// (a /64 of its own) gets locked, and the table fills with locks.
+    #[test]
+    #[ignore = "fails until fix 4"]
+    fn a_flood_of_locked_prefixes_never_evicts_a_live_lock() {
+        let l = Lockout::new(cfg(1));
+        let victim = ip("198.51.100.7");
+        assert!(matches!(
+            l.record_failure(victim, 0),
+            Recorded::LockedNow { until: 100, .. }
+        ));
+        for i in 0..MAX_TRACKED as u128 + 5000 {
+            let addr = IpAddr::from(std::net::Ipv6Addr::from((i + 1) << 64));
+            let _ = l.record_failure(addr, 10);
+        }
+        assert!(l.tracked() <= MAX_TRACKED);
+        assert_eq!(
+            l.locked_until(victim, 10),
+            Some(100),
+            "the lock was evicted"
+        );
+    }
+
     #[test]
     fn a_flood_of_lockouts_is_bounded_too() {
         let l = Lockout::new(cfg(1));
