@@ -2,17 +2,28 @@
 //! and which login name a peer uid has.
 //!
 //! Read from `accounts_dir` (`resellers`, `suspended/<u>`) on demand so a
-//! change made by WHM takes effect on the next request. The parsed
-//! `resellers` file is cached and re-read only when its stamp (inode, size,
-//! mtime) changes, keeping lookups to one `stat`. As in git's "racy clean"
-//! rule, a file modified within [`RACY_WINDOW`] of being read is not
-//! trusted from cache: a same-size rewrite inside one timestamp tick (a
-//! second on some file systems) would otherwise go unseen.
+//! change made by WHM takes effect on the next request. Any error reading
+//! them other than "not found" is an error the caller refuses on (fail
+//! closed); a `suspended/<u>` entry of any kind, even a dangling symlink,
+//! means suspended.
+//!
+//! The parsed `resellers` file is cached. An inotify watch on the
+//! directory says when it was written, renamed or removed (the kernel
+//! queues the event before the writer's system call returns), so a lookup
+//! costs one non-blocking read and one `stat`, and the file is parsed once
+//! per change, whatever its timestamps say. Without inotify the cache falls
+//! back to the file's stamp (inode, size, mtime) and git's "racy clean"
+//! rule (a file modified within [`RACY_WINDOW`] of being read is not
+//! trusted, nor one with a future mtime), re-reading such a file at most
+//! once per [`REREAD_EVERY`].
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::acl::Holdings;
 
@@ -58,28 +69,108 @@ struct Stamp {
     mtime_nsec: i64,
 }
 
-/// How recent a modification must be for the cache to re-read anyway.
-const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+/// How recent a modification must be for the cache to re-read anyway
+/// (without inotify).
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+/// Without inotify, an unsettled file is re-read at most this often.
+const REREAD_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct ResellerCache {
     stamp: Option<Stamp>,
     /// The file's mtime was older than [`RACY_WINDOW`] when it was read.
     settled: bool,
+    read_at: Option<Instant>,
     resellers: HashMap<String, Holdings>,
+}
+
+/// How the cache learns that `resellers` changed.
+#[derive(Debug)]
+enum Watch {
+    Events(Inotify),
+    /// No inotify (instance limit, unsupported file system, lost watch).
+    Stamps,
+}
+
+const WATCHED: AddWatchFlags = AddWatchFlags::IN_MODIFY
+    .union(AddWatchFlags::IN_ATTRIB)
+    .union(AddWatchFlags::IN_CLOSE_WRITE)
+    .union(AddWatchFlags::IN_CREATE)
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_ONLYDIR);
+
+/// The watch's end: the directory went away or events were lost.
+const WATCH_LOST: AddWatchFlags = AddWatchFlags::IN_Q_OVERFLOW
+    .union(AddWatchFlags::IN_IGNORED)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_UNMOUNT);
+
+impl Watch {
+    fn on(dir: &Path) -> Watch {
+        let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .and_then(|i| i.add_watch(dir, WATCHED).map(|_| i));
+        match watch {
+            Ok(i) => Watch::Events(i),
+            Err(e) => {
+                crate::logging::warn(&format!(
+                    "cannot watch {} ({e}); the resellers file is re-read by its timestamps",
+                    dir.display()
+                ));
+                Watch::Stamps
+            }
+        }
+    }
+
+    /// Whether `resellers` may have changed since the last call; drains
+    /// the queued events. Falls back to stamps for good if the watch ends.
+    fn changed(&mut self) -> bool {
+        let Watch::Events(inotify) = self else {
+            return false;
+        };
+        let mut changed = false;
+        loop {
+            match inotify.read_events() {
+                Ok(events) if !events.is_empty() => {
+                    for e in events {
+                        if e.mask.intersects(WATCH_LOST) {
+                            crate::logging::warn(
+                                "the accounts directory watch ended; the resellers file \
+                                 is re-read by its timestamps",
+                            );
+                            *self = Watch::Stamps;
+                            return true;
+                        }
+                        changed |= e.name.as_deref() == Some(std::ffi::OsStr::new("resellers"));
+                    }
+                }
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) => return changed,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    crate::logging::warn(&format!("cannot read the accounts watch ({e})"));
+                    *self = Watch::Stamps;
+                    return true;
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
 pub struct Accounts {
     dir: PathBuf,
-    cache: Mutex<ResellerCache>,
+    cache: Mutex<(ResellerCache, Watch)>,
 }
 
 impl Accounts {
     pub fn new(dir: &Path) -> Accounts {
         Accounts {
             dir: dir.to_owned(),
-            cache: Mutex::new(ResellerCache::default()),
+            cache: Mutex::new((ResellerCache::default(), Watch::on(dir))),
         }
     }
 
@@ -96,7 +187,7 @@ impl Accounts {
                 None => return Ok(Lookup::NotWhmUser),
             }
         };
-        let suspended = name != "root" && self.dir.join("suspended").join(name).exists();
+        let suspended = name != "root" && self.is_suspended(name)?;
         Ok(Lookup::Found(Account {
             name: name.to_owned(),
             holdings,
@@ -108,14 +199,30 @@ impl Accounts {
     pub(crate) fn reseller_names(&self) -> Result<Vec<String>, String> {
         // Refreshes the cache; the name looked up does not matter.
         self.reseller_holdings("root")?;
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<String> = cache.resellers.keys().cloned().collect();
+        let guard = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> = guard.0.resellers.keys().cloned().collect();
         names.sort();
         Ok(names)
     }
 
+    /// `suspended/<name>` exists in any form (lstat: a dangling symlink
+    /// counts); an unreadable directory is an error, never "not suspended".
+    fn is_suspended(&self, name: &str) -> Result<bool, String> {
+        let path = self.dir.join("suspended").join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
     fn reseller_holdings(&self, name: &str) -> Result<Option<Holdings>, String> {
         let path = self.dir.join("resellers");
+        let mut guard = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (cache, watch) = &mut *guard;
+        // Drain events before reading: a write after this point queues a
+        // new event, seen by the next lookup.
+        let changed = watch.changed();
         let stamp = match std::fs::metadata(&path) {
             Ok(m) => Some(Stamp {
                 ino: m.ino(),
@@ -126,8 +233,13 @@ impl Accounts {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.stamp != stamp || stamp.is_none() || !cache.settled {
+        let stale = match watch {
+            Watch::Events(_) => changed || cache.read_at.is_none(),
+            Watch::Stamps => {
+                !cache.settled && cache.read_at.is_none_or(|t| t.elapsed() >= REREAD_EVERY)
+            }
+        };
+        if cache.stamp != stamp || (stale && stamp.is_some()) {
             let resellers = match stamp {
                 None => HashMap::new(),
                 Some(_) => parse_resellers(
@@ -139,6 +251,7 @@ impl Accounts {
             *cache = ResellerCache {
                 stamp,
                 settled,
+                read_at: Some(Instant::now()),
                 resellers,
             };
         }
@@ -172,7 +285,7 @@ fn settled(s: Stamp, now: std::time::SystemTime) -> bool {
     let Ok(now) = now.duration_since(std::time::UNIX_EPOCH) else {
         return false;
     };
-    let modified = std::time::Duration::new(
+    let modified = Duration::new(
         u64::try_from(s.mtime).unwrap_or(0),
         u32::try_from(s.mtime_nsec).unwrap_or(0),
     );
@@ -211,6 +324,63 @@ mod tests {
         assert!(holds("list-accts"));
         write("bob:list-zones\n");
         assert!(!holds("list-accts") && holds("list-zones"));
+    }
+
+    #[test]
+    fn without_inotify_an_unsettled_file_is_reread_at_most_once_per_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resellers");
+        let a = Accounts {
+            dir: dir.path().to_owned(),
+            cache: Mutex::new((ResellerCache::default(), Watch::Stamps)),
+        };
+        let future = std::time::SystemTime::now() + Duration::from_secs(86_400);
+        let write = |text: &str| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+            f.set_modified(future).unwrap();
+        };
+        let holds = |acl: &str| match a.lookup("bob").unwrap() {
+            Lookup::Found(b) => b.holdings.holds(acl),
+            Lookup::NotWhmUser => false,
+        };
+        write("bob:list-accts\n");
+        assert!(holds("list-accts"));
+        // Same stamp, other text: not re-read within the second...
+        write("bob:list-zones\n");
+        assert!(holds("list-accts"));
+        // ...and re-read once it has passed.
+        let mut guard = a.cache.lock().unwrap();
+        guard.0.read_at = guard.0.read_at.map(|t| t - REREAD_EVERY);
+        drop(guard);
+        assert!(holds("list-zones"));
+    }
+
+    #[test]
+    fn suspension_is_any_entry_and_errors_fail_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("resellers"), "bob:all\nann:all\n").unwrap();
+        let a = Accounts::new(dir.path());
+        let suspended = |name: &str| match a.lookup(name) {
+            Ok(Lookup::Found(acc)) => Ok(acc.suspended),
+            Ok(Lookup::NotWhmUser) => unreachable!(),
+            Err(e) => Err(e),
+        };
+        // No suspended/ directory at all: nobody is suspended.
+        assert_eq!(suspended("bob"), Ok(false));
+        std::fs::create_dir(dir.path().join("suspended")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", dir.path().join("suspended/bob")).unwrap();
+        assert_eq!(suspended("bob"), Ok(true), "a dangling symlink");
+        assert_eq!(suspended("ann"), Ok(false));
+        // suspended/ is a file: an error, not "not suspended".
+        std::fs::remove_dir_all(dir.path().join("suspended")).unwrap();
+        std::fs::write(dir.path().join("suspended"), "").unwrap();
+        assert!(suspended("ann").unwrap_err().contains("suspended/ann"));
     }
 
     #[test]

@@ -613,7 +613,6 @@ fn reseller_with_token() -> (Daemon, TestUser, String) {
 /// Review: with accounts_dir/suspended made unreadable, a suspended
 /// reseller's token verified and it could create tokens.
 #[test]
-#[ignore = "fails until fix 6"]
 fn an_unreadable_suspended_dir_fails_closed() {
     use std::os::unix::fs::PermissionsExt;
     let (d, res, t) = reseller_with_token();
@@ -629,7 +628,6 @@ fn an_unreadable_suspended_dir_fails_closed() {
 
 /// A dangling symlink under suspended/ counts as suspended.
 #[test]
-#[ignore = "fails until fix 6"]
 fn a_dangling_symlink_under_suspended_counts_as_suspended() {
     let (d, res, t) = reseller_with_token();
     std::os::unix::fs::symlink(
@@ -651,7 +649,6 @@ fn a_dangling_symlink_under_suspended_counts_as_suspended() {
 /// the bytes the daemon read: at most one re-read per second of the run
 /// (plus one for the change itself).
 #[test]
-#[ignore = "fails until fix 7"]
 fn the_resellers_file_is_not_reread_on_every_lookup() {
     let res = test_user("apitokresa");
     let mut text = format!("{}:all\n", res.name);
