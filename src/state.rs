@@ -15,7 +15,7 @@ use crate::acl::{Catalog, FunctionTable};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::logging;
-use crate::store::{Store, TokenRecord, Usage};
+use crate::store::{PepperCheck, Store, TokenRecord, Usage};
 use crate::tokens::{Hasher, Pepper};
 use crate::verify::cache::VerifiedCache;
 use crate::verify::lockout::Lockout;
@@ -81,9 +81,17 @@ impl State {
         let store = Store::open(&config.state_dir).map_err(|e| e.to_string())?;
         let empty = store.is_empty().map_err(|e| e.to_string())?;
         let pepper = Pepper::load_or_create(&config.pepper_path(), empty)?;
-        store
+        match store
             .check_pepper(&pepper.fingerprint())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+        {
+            PepperCheck::Matches | PepperCheck::Recorded => {}
+            PepperCheck::Replaced => logging::warn(&format!(
+                "{} is not the pepper this store last used; the store holds no tokens, \
+                 so it now uses this one",
+                config.pepper_path().display()
+            )),
+        }
         Ok(State {
             store,
             accounts: Accounts::new(&config.accounts_dir),

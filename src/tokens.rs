@@ -210,8 +210,11 @@ impl Pepper {
                 Ok(Pepper(bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-                "{} is missing but the store already holds tokens; restore it from backup \
-                 (a new pepper would invalidate every token)",
+                "{} is missing but the token store holds tokens, so no new one is made \
+                 (it would invalidate every token): restore it from the backup taken with \
+                 the store. Without that backup the tokens cannot be recovered: move the \
+                 state directory aside and start apitokend again to begin with an empty \
+                 store, then create the tokens anew",
                 path.display()
             )),
             Err(e) => Err(format!("cannot open {}: {e}", path.display())),

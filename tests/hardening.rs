@@ -721,7 +721,6 @@ fn run_daemon_expecting_exit(config: &Path) -> (Option<i32>, String) {
 /// wrote a new pepper and exited with "fingerprint mismatch", and every
 /// later start failed the same way.
 #[test]
-#[ignore = "fails until fix 8"]
 fn a_lost_pepper_on_an_empty_store_recovers() {
     let mut d = Daemon::start();
     create(&d, None, json!({"token_name": "gone"}));
@@ -739,7 +738,6 @@ fn a_lost_pepper_on_an_empty_store_recovers() {
 /// With tokens in the store, a lost pepper is refused before anything is
 /// written, and the message says how to recover.
 #[test]
-#[ignore = "fails until fix 8"]
 fn a_lost_pepper_on_a_store_with_tokens_is_refused_before_writing() {
     let mut d = Daemon::start();
     create(&d, None, json!({"token_name": "kept"}));

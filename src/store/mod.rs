@@ -27,7 +27,7 @@ pub use import::{ImportOutcome, Replaced};
 pub(crate) use record::IndexEntry;
 pub use record::{TokenRecord, Usage};
 use record::{decode, decode_index, decode_usage, owner_prefix, record_key};
-pub use write::{BatchOutcome, InsertOutcome, RenameOutcome, UpdateOutcome};
+pub use write::{BatchOutcome, InsertOutcome, PepperCheck, RenameOutcome, UpdateOutcome};
 
 use crate::tokens::Index;
 

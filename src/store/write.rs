@@ -31,6 +31,18 @@ pub enum BatchOutcome {
     NameExists(String),
 }
 
+/// What checking the pepper against the store found.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub enum PepperCheck {
+    Matches,
+    /// First start: the fingerprint is now recorded.
+    Recorded,
+    /// The store held no tokens: this pepper's fingerprint replaced the
+    /// one recorded.
+    Replaced,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum RenameOutcome {
     Moved(usize),
@@ -69,19 +81,34 @@ impl Store {
         Ok(next)
     }
 
-    /// Records the pepper's fingerprint on first use; refuses a different one.
-    pub fn check_pepper(&self, fingerprint: &[u8; 32]) -> Result<()> {
+    /// Records the pepper's fingerprint on first use; refuses a different
+    /// one while the store holds tokens. A store without tokens takes the
+    /// new fingerprint (nothing a pepper protects would be lost), so a
+    /// pepper lost after every token was revoked does not brick the store.
+    pub fn check_pepper(&self, fingerprint: &[u8; 32]) -> Result<PepperCheck> {
         self.write(|wtxn| match self.meta.get(wtxn, b"pepper_fingerprint")? {
-            None => {
-                self.meta.put(wtxn, b"pepper_fingerprint", fingerprint)?;
-                Ok(((), true))
-            }
             Some(stored) if subtle::ConstantTimeEq::ct_eq(stored, &fingerprint[..]).into() => {
-                Ok(((), false))
+                Ok((PepperCheck::Matches, false))
             }
-            Some(_) => Err(StoreError(
-                "the pepper file does not belong to this token store (fingerprint mismatch)".into(),
-            )),
+            stored => {
+                let replaced = stored.is_some();
+                if replaced && !self.records.is_empty(wtxn)? {
+                    return Err(StoreError(
+                        "the pepper file does not belong to this token store (fingerprint \
+                         mismatch); restore the pepper file backed up with this store. Without \
+                         it the tokens cannot be recovered: move the state directory aside to \
+                         start with an empty store"
+                            .into(),
+                    ));
+                }
+                self.meta.put(wtxn, b"pepper_fingerprint", fingerprint)?;
+                let check = if replaced {
+                    PepperCheck::Replaced
+                } else {
+                    PepperCheck::Recorded
+                };
+                Ok((check, true))
+            }
         })
     }
 
