@@ -71,6 +71,8 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_request_bytes: usize,
     pub idle_timeout_secs: u64,
+    /// Tokens one owner may hold; `api_token_create` refuses past it.
+    pub max_tokens_per_user: usize,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Default for Limits {
             max_connections: 1024,
             max_request_bytes: apitokend_proto::DEFAULT_MAX_LINE,
             idle_timeout_secs: 60,
+            max_tokens_per_user: 1000,
         }
     }
 }
@@ -231,6 +234,9 @@ impl Config {
         }
         if self.limits.idle_timeout_secs == 0 {
             return err("limits.idle_timeout_secs must be at least 1");
+        }
+        if !(1..=1_000_000).contains(&self.limits.max_tokens_per_user) {
+            return err("limits.max_tokens_per_user must be between 1 and 1000000");
         }
         if self.lockout.max_failures > 0
             && (self.lockout.window_secs == 0 || self.lockout.cooldown_secs == 0)

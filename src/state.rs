@@ -41,6 +41,8 @@ pub struct State {
     last_reload: Mutex<Option<ReloadReport>>,
     /// Web page sessions, log-in tickets, the PAM limit.
     pub(crate) web: crate::sessions::Web,
+    /// `limits.max_tokens_per_user` (restart to change).
+    pub(crate) max_tokens_per_user: usize,
     catalog: RwLock<Arc<Catalog>>,
     functions: RwLock<Arc<FunctionTable>>,
     expiry_warning_secs: AtomicI64,
@@ -105,6 +107,7 @@ impl State {
             sockets: OnceLock::new(),
             last_reload: Mutex::new(None),
             web: crate::sessions::Web::new(crate::sessions::Settings::from_config(&config.web)),
+            max_tokens_per_user: config.limits.max_tokens_per_user,
             catalog: RwLock::new(Arc::new(Catalog::load(config.acls_file.as_deref())?)),
             functions: RwLock::new(Arc::new(FunctionTable::load(
                 config.functions_file.as_deref(),

@@ -762,7 +762,6 @@ fn a_lost_pepper_on_a_store_with_tokens_is_refused_before_writing() {
 /// Review: with 60k root tokens, one list reply was 78 MB and took the
 /// daemon's RSS to 1.18 GB. Tokens per owner are capped.
 #[test]
-#[ignore = "fails until fix 9"]
 fn tokens_per_owner_are_capped() {
     let d = Daemon::builder()
         .resellers("res:all\n")

@@ -50,8 +50,12 @@ pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
         verifier,
         generation: 0,
     };
-    match state.store.insert(record.clone())? {
+    match state
+        .store
+        .insert(record.clone(), state.max_tokens_per_user)?
+    {
         InsertOutcome::NameExists => Err(name_exists(&name)),
+        InsertOutcome::OwnerFull(cap) => Err(owner_full(&owner.name, cap)),
         InsertOutcome::Inserted(generation) => {
             record.generation = generation;
             let mut data = record_data(&record);
@@ -59,4 +63,15 @@ pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
             Ok(Done::changed(Value::Object(data), vec![name]))
         }
     }
+}
+
+/// `owner` holds `cap` tokens already (`limits.max_tokens_per_user`).
+pub(super) fn owner_full(owner: &str, cap: usize) -> Failure {
+    Failure::new(
+        ErrorCode::TooManyTokens,
+        format!(
+            "“{owner}” already has {cap} API tokens, the most limits.max_tokens_per_user \
+             allows; revoke some first"
+        ),
+    )
 }

@@ -319,13 +319,19 @@ pub(super) fn accesshash(ctx: &Ctx<'_>, args: &mut Map<String, Value>) -> Outcom
             verifier: verifier.clone(),
             generation: 0,
         };
-        if let InsertOutcome::Inserted(_) = state.store.insert(record)? {
-            return Ok(Done::changed(
-                json!({
-                    "user": owner.name, "name": name, "imported": 1, "create_time": now,
-                }),
-                vec![name],
-            ));
+        match state.store.insert(record, state.max_tokens_per_user)? {
+            InsertOutcome::Inserted(_) => {
+                return Ok(Done::changed(
+                    json!({
+                        "user": owner.name, "name": name, "imported": 1, "create_time": now,
+                    }),
+                    vec![name],
+                ));
+            }
+            InsertOutcome::OwnerFull(cap) => {
+                return Err(super::create::owner_full(&owner.name, cap));
+            }
+            InsertOutcome::NameExists => {}
         }
     }
     Err(Failure::new(

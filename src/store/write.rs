@@ -22,13 +22,20 @@ pub enum UpdateOutcome {
 pub enum InsertOutcome {
     Inserted(u64),
     NameExists,
+    /// The owner already holds this many tokens (the cap).
+    OwnerFull(usize),
 }
 
 /// A batch went in whole, or not at all because of this name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BatchOutcome {
-    Inserted { count: usize, last_generation: u64 },
+    Inserted {
+        count: usize,
+        last_generation: u64,
+    },
     NameExists(String),
+    /// The owner holds the cap already (only with a cap).
+    OwnerFull(usize),
 }
 
 /// What checking the pepper against the store found.
@@ -130,13 +137,16 @@ impl Store {
         })
     }
 
-    /// Stores a new record unless the owner already has that name.
-    pub fn insert(&self, rec: TokenRecord) -> Result<InsertOutcome> {
-        match self.insert_batch(vec![rec])? {
+    /// Stores a new record unless the owner already has that name or
+    /// `cap` tokens (counted in the same transaction, so concurrent
+    /// creates cannot pass the cap together).
+    pub fn insert(&self, rec: TokenRecord, cap: usize) -> Result<InsertOutcome> {
+        match self.insert_records(vec![rec], Some(cap))? {
             BatchOutcome::Inserted {
                 last_generation, ..
             } => Ok(InsertOutcome::Inserted(last_generation)),
             BatchOutcome::NameExists(_) => Ok(InsertOutcome::NameExists),
+            BatchOutcome::OwnerFull(n) => Ok(InsertOutcome::OwnerFull(n)),
         }
     }
 
@@ -144,6 +154,14 @@ impl Store {
     /// or none: a name the owner already has (or that repeats in the batch)
     /// writes nothing and is named in the outcome.
     pub fn insert_batch(&self, records: Vec<TokenRecord>) -> Result<BatchOutcome> {
+        self.insert_records(records, None)
+    }
+
+    fn insert_records(
+        &self,
+        records: Vec<TokenRecord>,
+        cap: Option<usize>,
+    ) -> Result<BatchOutcome> {
         self.write(|wtxn| {
             let count = records.len();
             let mut last_generation = 0;
@@ -151,6 +169,11 @@ impl Store {
                 let key = record_key(&rec.owner, &rec.name);
                 if self.records.get(wtxn, &key)?.is_some() {
                     return Ok((BatchOutcome::NameExists(rec.name), false));
+                }
+                if let Some(cap) = cap
+                    && self.owned(wtxn, &rec.owner, cap)? >= cap
+                {
+                    return Ok((BatchOutcome::OwnerFull(cap), false));
                 }
                 if self.index.get(wtxn, &rec.index.0)?.is_some() {
                     return Err(StoreError("index collision".into()));
@@ -167,6 +190,19 @@ impl Store {
             };
             Ok((outcome, count > 0))
         })
+    }
+
+    /// How many tokens `owner` has, counting no further than `up_to`.
+    fn owned(&self, wtxn: &RwTxn<'static>, owner: &str, up_to: usize) -> Result<usize> {
+        let mut n = 0;
+        for item in self.records.prefix_iter(wtxn, &record_key(owner, ""))? {
+            item?;
+            n += 1;
+            if n >= up_to {
+                break;
+            }
+        }
+        Ok(n)
     }
 
     /// Applies `change` to one record (it may rename it) atomically.

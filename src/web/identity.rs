@@ -72,6 +72,7 @@ pub fn is_authentication_failure(code: Option<ErrorCode>) -> bool {
             | E::InvalidIp
             | E::InvalidExpiry
             | E::NameExists
+            | E::TooManyTokens
             | E::NotFound
             | E::NothingToChange
             | E::NotAuthorized

@@ -173,6 +173,7 @@ fn is_service_fault(code: ErrorCode) -> bool {
         | ErrorCode::InvalidExpiry
         | ErrorCode::InvalidUser
         | ErrorCode::NameExists
+        | ErrorCode::TooManyTokens
         | ErrorCode::NotFound
         | ErrorCode::NothingToChange
         | ErrorCode::Suspended

@@ -211,11 +211,13 @@ pub enum ErrorCode {
     SessionInvalid,
     /// The web session's CSRF token is missing or wrong.
     CsrfInvalid,
+    /// The owner already has `limits.max_tokens_per_user` tokens.
+    TooManyTokens,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::InvalidJson,
         ErrorCode::RequestTooLarge,
         ErrorCode::UnknownCommand,
@@ -240,6 +242,7 @@ impl ErrorCode {
         ErrorCode::LoginFailed,
         ErrorCode::SessionInvalid,
         ErrorCode::CsrfInvalid,
+        ErrorCode::TooManyTokens,
         ErrorCode::Internal,
     ];
 
@@ -269,6 +272,7 @@ impl ErrorCode {
             ErrorCode::LoginFailed => "login_failed",
             ErrorCode::SessionInvalid => "session_invalid",
             ErrorCode::CsrfInvalid => "csrf_invalid",
+            ErrorCode::TooManyTokens => "too_many_tokens",
             ErrorCode::Internal => "internal",
         }
     }
