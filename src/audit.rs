@@ -4,8 +4,9 @@
 //! A line says who (peer uid and pid, WHM user), what (command, token
 //! name), from where (the caller's address for verify), the result and the
 //! reason. Never the token or anything derived from it: an [`Event`] has no
-//! field that could hold one. Every value is sanitised, so a hostile user
-//! or token name cannot forge extra lines or fields.
+//! field that could hold one, and token-shaped text in any field is
+//! hidden. Every value is sanitised, so a hostile user or token name cannot
+//! forge extra lines or fields.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -41,8 +42,10 @@ pub struct Event<'a> {
 /// “ ” stay). Nothing is lost (two different names never look
 /// alike: a Cyrillic `а` in `аdmin` shows as `\u{430}dmin`), a hostile
 /// value cannot forge fields or lines, and input text always reaches the
-/// line as ASCII.
+/// line as ASCII. Token-shaped text is hidden first (a token pasted into a
+/// name or user field must not be logged).
 fn clean_with(s: &str, max: usize, spaces: bool) -> String {
+    let s = crate::text::hide_tokens(s);
     let mut out = String::with_capacity(s.len().min(max));
     for c in s.chars().take(max) {
         match c {

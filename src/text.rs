@@ -3,12 +3,52 @@
 //!
 //! A reason names the problem; where it must quote what the caller sent
 //! (a token name, an address), it shows a bounded prefix, so a megabyte
-//! argument cannot become a megabyte reply or log line. Times in reasons
-//! are dates (local time, as the CLI shows them), never Unix seconds.
+//! argument cannot become a megabyte reply or log line. Anything shaped
+//! like a token (a run of at least [`TOKEN_LEN`] capital letters and
+//! digits) is never quoted, wherever it was put: a caller who pastes a
+//! token into the wrong field must not find it in a reply or a log. Times
+//! in reasons are dates (local time, as the CLI shows them), never Unix
+//! seconds.
 
-/// At most `max` characters of `text`.
+use std::borrow::Cow;
+
+use apitokend_proto::TOKEN_LEN;
+
+/// What replaces token-shaped text.
+pub(crate) const HIDDEN: &str = "[hidden]";
+
+/// At most `max` characters of `text`, token-shaped runs hidden.
 pub(crate) fn shown(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    hide_tokens(text).chars().take(max).collect()
+}
+
+/// `text` with every run of [`TOKEN_LEN`] or more of `0-9A-Z` replaced by
+/// [`HIDDEN`].
+pub(crate) fn hide_tokens(text: &str) -> Cow<'_, str> {
+    let token_char = |b: u8| b.is_ascii_digit() || b.is_ascii_uppercase();
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let (mut run_start, mut copied) = (0, 0);
+    for i in 0..=bytes.len() {
+        if i < bytes.len() && token_char(bytes[i]) {
+            continue;
+        }
+        // A run of token characters ends at i (ASCII: char boundaries).
+        if i - run_start >= TOKEN_LEN {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            o.push_str(&text[copied..run_start]);
+            o.push_str(HIDDEN);
+            copied = i;
+        }
+        run_start = i + 1;
+    }
+    match out {
+        None => Cow::Borrowed(text),
+        Some(mut o) => {
+            o.push_str(&text[copied..]);
+            Cow::Owned(o)
+        }
+    }
 }
 
 /// A Unix time as `YYYY-MM-DD hh:mm:ss` in the machine's local time (the
@@ -99,6 +139,32 @@ mod tests {
         assert_eq!(shown("héllo", 2), "hé");
         assert_eq!(shown("ab", 64), "ab");
         assert_eq!(shown("", 3), "");
+    }
+
+    #[test]
+    fn token_shaped_runs_are_hidden_anywhere() {
+        let t = "UWU28DCA23NKY76CN17MDPKM3O7EFQY8";
+        let cases = [
+            (t.to_owned(), HIDDEN.to_owned()),
+            (
+                format!("{{\"token\":\"{t}\"}}"),
+                format!("{{\"token\":\"{HIDDEN}\"}}"),
+            ),
+            (format!("é{t}X é"), format!("é{HIDDEN} é")),
+            // One short of a token, lower case, separated: kept.
+            (t[1..].to_owned(), t[1..].to_owned()),
+            (t.to_lowercase(), t.to_lowercase()),
+            (
+                format!("{}-{}", &t[..16], &t[16..]),
+                format!("{}-{}", &t[..16], &t[16..]),
+            ),
+            ("list-accts".to_owned(), "list-accts".to_owned()),
+        ];
+        for (given, want) in cases {
+            assert_eq!(hide_tokens(&given), want, "{given}");
+        }
+        // Hidden before it is cut, so a prefix of a token never shows.
+        assert_eq!(shown(&format!("ab{t}"), 10), format!("ab{HIDDEN}"));
     }
 
     #[test]

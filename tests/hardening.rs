@@ -791,7 +791,6 @@ fn tokens_per_owner_are_capped() {
 /// Review: a request whose `args` is a JSON string holding a token put the
 /// token into the reply's reason and the audit line.
 #[test]
-#[ignore = "fails until fix 10"]
 fn a_token_inside_a_request_is_never_echoed() {
     let mut d = Daemon::start();
     let t = token_of(&create(&d, None, json!({"token_name": "secret"})));
@@ -833,7 +832,6 @@ fn a_token_inside_a_request_is_never_echoed() {
 /// `apitoken call ... token=<TOKEN>` puts the token in argv, where every
 /// local user can read it: refused, pointing to `--stdin-arg token`.
 #[test]
-#[ignore = "fails until fix 10"]
 fn apitoken_call_refuses_a_token_in_argv() {
     let mut d = Daemon::start();
     let t = token_of(&create(&d, None, json!({"token_name": "secret"})));

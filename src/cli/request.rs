@@ -39,22 +39,41 @@ pub fn validate(command: &Command) -> Result<(), String> {
             Err("a token name cannot be empty".to_owned())
         }
         Command::Call(CallArgs {
-            pairs,
-            stdin_arg: Some(key),
-            ..
+            pairs, stdin_arg, ..
         }) => {
-            if key.is_empty() {
-                Err("--stdin-arg needs a key".to_owned())
-            } else if pairs.iter().any(|(k, _)| k == key) {
-                Err(format!(
+            no_secret_in_argv(pairs)?;
+            match stdin_arg {
+                Some(key) if key.is_empty() => Err("--stdin-arg needs a key".to_owned()),
+                Some(key) if pairs.iter().any(|(k, _)| k == key) => Err(format!(
                     "'{key}' is given both as KEY=VALUE and with --stdin-arg"
-                ))
-            } else {
-                Ok(())
+                )),
+                Some(_) | None => Ok(()),
             }
         }
         _ => Ok(()),
     }
+}
+
+/// A token is never taken from the command line, where every local user
+/// can read it (`ps`, /proc): neither as `token=` nor as a value shaped
+/// like one. Neither message repeats the value.
+fn no_secret_in_argv(pairs: &[(String, String)]) -> Result<(), String> {
+    for (key, value) in pairs {
+        if key.eq_ignore_ascii_case("token") {
+            return Err(format!(
+                "a token is never taken from the command line, where other users can \
+                 see it: drop '{key}=' and use --stdin-arg token (the token is then read \
+                 from standard input)"
+            ));
+        }
+        if apitokend_proto::is_token_shaped(value.trim()) {
+            return Err(format!(
+                "the value of '{key}' looks like an API token; the command line is visible \
+                 to other users: use --stdin-arg {key} (read from standard input)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A value the command reads from stdin, never from argv.
@@ -400,6 +419,22 @@ mod tests {
         let cli = Cli::try_parse_from(["apitoken", "call", "f", "token=x", "--stdin-arg", "token"])
             .unwrap();
         assert!(validate(&cli.command).is_err());
+    }
+
+    #[test]
+    fn call_refuses_secrets_in_argv() {
+        let secret = "UWU28DCA23NKY76CN17MDPKM3O7EFQY8";
+        for (pair, points_to) in [
+            (format!("token={secret}"), "--stdin-arg token"),
+            ("Token=x".to_owned(), "--stdin-arg token"),
+            (format!("other={secret}"), "--stdin-arg other"),
+        ] {
+            let cli = Cli::try_parse_from(["apitoken", "call", "f", &pair]).unwrap();
+            let e = validate(&cli.command).unwrap_err();
+            assert!(e.contains(points_to) && !e.contains(secret), "{e}");
+        }
+        let cli = Cli::try_parse_from(["apitoken", "call", "f", "token_name=deploy"]).unwrap();
+        assert!(validate(&cli.command).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::validate::Failure;
 use crate::accounts::{Account, Lookup};
 use crate::logging;
 use crate::state::State;
+use crate::text::shown;
 
 /// The WHM user `name` (root or a reseller), suspended or not.
 pub(super) fn owner(state: &State, name: &str) -> Result<Account, Failure> {
@@ -13,7 +14,10 @@ pub(super) fn owner(state: &State, name: &str) -> Result<Account, Failure> {
         Ok(Lookup::Found(a)) => Ok(a),
         Ok(Lookup::NotWhmUser) => Err(Failure::new(
             ErrorCode::UnknownUser,
-            format!("“{name}” is not a WHM user (root or a reseller)"),
+            format!(
+                "“{}” is not a WHM user (root or a reseller)",
+                shown(name, 64)
+            ),
         )),
         Err(e) => {
             logging::error(&e);
