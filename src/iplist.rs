@@ -2,8 +2,13 @@
 //!
 //! Normal form (as cPanel shows it): de-duplicated, IPv4 before IPv6, each
 //! ordered numerically; IPv6 written fully expanded; a single host without
-//! `/32` or `/128`; a range keeps its prefix (host bits are cleared). An
-//! IPv4-mapped IPv6 entry or caller address is treated as IPv4.
+//! `/32` or `/128`; a range keeps its prefix and is stored as its network
+//! (host bits cleared: `10.0.0.5/24` is `10.0.0.0/24`, `1.2.3.4/0` is
+//! `0.0.0.0/0`; [`host_bits_cleared`] words a warning for the reply). An
+//! IPv4-mapped IPv6 entry (`::ffff:a.b.c.d`, or a range of prefix /96 or
+//! longer within `::ffff:0:0/96`) or caller address is treated as IPv4.
+//! IPv4 callers match only IPv4 entries: no other IPv6 range matches one,
+//! not even `::/0` (which is every IPv6 address; every address is `any`).
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -28,6 +33,11 @@ fn unmap(addr: IpAddr) -> IpAddr {
 }
 
 fn parse_one(text: &str) -> Option<IpNet> {
+    parse_as_written(text).map(|net| net.trunc())
+}
+
+/// An entry as written, host bits and all.
+fn parse_as_written(text: &str) -> Option<IpNet> {
     let net = match text.split_once('/') {
         None => {
             let addr = unmap(text.parse::<IpAddr>().ok()?);
@@ -47,7 +57,33 @@ fn parse_one(text: &str) -> Option<IpNet> {
             }
         }
     };
-    Some(net.trunc())
+    Some(net)
+}
+
+/// For each valid range in `values` written with host bits set (as
+/// `10.0.0.5/24` or `1.2.3.4/0`), a sentence saying what was stored
+/// instead. Such an entry is kept as its network, like every range: the
+/// sentence lets the caller see when that is wider than meant.
+pub fn host_bits_cleared(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| {
+            let written = parse_as_written(v.trim())?;
+            let stored = written.trunc();
+            (stored != written).then(|| {
+                let everything = match stored {
+                    IpNet::V4(n) if n.prefix_len() == 0 => " (every IPv4 address)",
+                    IpNet::V6(n) if n.prefix_len() == 0 => " (every IPv6 address)",
+                    _ => "",
+                };
+                format!(
+                    "whitelist_ip “{}” has host bits set; stored as {}{everything}",
+                    crate::text::shown(v.trim(), 64),
+                    format(&stored)
+                )
+            })
+        })
+        .collect()
 }
 
 /// Parses the values of `whitelist_ip`; every invalid one is named.
@@ -223,6 +259,53 @@ mod tests {
         assert!(!allows(&list, parse_caller("2001:db9::1").unwrap()));
         assert_eq!(parse_caller(""), None);
         assert_eq!(parse_caller("nope"), None);
+    }
+
+    #[test]
+    fn host_bits_are_named_with_what_was_stored() {
+        let given: Vec<String> = [
+            "1.2.3.4/0",
+            "10.0.0.5/24",
+            "10.0.0.0/24",
+            "::1/0",
+            "1.2.3.4",
+            "any",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let w = host_bits_cleared(&given);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(
+            w[0].contains("1.2.3.4/0")
+                && w[0].ends_with("stored as 0.0.0.0/0 (every IPv4 address)")
+        );
+        assert!(w[1].ends_with("stored as 10.0.0.0/24"));
+        assert!(w[2].contains("(every IPv6 address)"));
+    }
+
+    #[test]
+    fn ipv6_ranges_never_match_ipv4_callers() {
+        let nets = |v: &[&str]| match parse(&v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .unwrap()
+        {
+            IpListChange::Set(l) => l,
+            IpListChange::Clear => unreachable!(),
+        };
+        let v4 = parse_caller("192.0.2.1").unwrap();
+        assert!(!allows(&nets(&["::/0"]), v4));
+        assert!(!allows(
+            &nets(&["::/0"]),
+            parse_caller("::ffff:192.0.2.1").unwrap()
+        ));
+        assert!(allows(
+            &nets(&["::/0"]),
+            parse_caller("2001:db8::1").unwrap()
+        ));
+        assert!(
+            allows(&nets(&["::ffff:0:0/96"]), v4),
+            "the mapped range is IPv4"
+        );
     }
 
     #[test]

@@ -879,7 +879,6 @@ fn an_ipv6_range_never_matches_an_ipv4_caller() {
 /// address). Host bits are cleared as for `10.0.0.5/24`, and the reply
 /// (and the CLI) says so.
 #[test]
-#[ignore = "fails until fix 11"]
 fn host_bits_in_a_range_are_cleared_with_a_warning() {
     let d = Daemon::start();
     let cases = [

@@ -81,8 +81,19 @@ pub fn json(command: &Command, reply: &Response) -> Printed {
     }
 }
 
-/// Human output for `command`'s reply.
+/// Human output for `command`'s reply; its warnings go to stderr.
 pub fn human<Tz: TimeZone>(command: &Command, reply: &Response, tz: &Tz, term: &Term) -> Printed
+where
+    Tz::Offset: Display,
+{
+    let mut printed = human_reply(command, reply, tz, term);
+    for w in &reply.metadata.warnings {
+        printed.stderr.push_str(&format!("warning: {w}\n"));
+    }
+    printed
+}
+
+fn human_reply<Tz: TimeZone>(command: &Command, reply: &Response, tz: &Tz, term: &Term) -> Printed
 where
     Tz::Offset: Display,
 {
@@ -356,6 +367,18 @@ ACLs:    list-accts, ssl
         assert!(
             p.stdout
                 .ends_with("Expires: never\nIPs:     any\nACLs:    all (full access)\n")
+        );
+    }
+
+    #[test]
+    fn warnings_go_to_stderr() {
+        let reply = ok(json!({"name": "t", "token": "T", "create_time": 1, "expires_at": null}))
+            .with_warnings(vec!["whitelist_ip “1.2.3.4/0” has host bits set".into()]);
+        let p = show(&["create", "t"], reply);
+        assert_eq!(p.code, EXIT_OK);
+        assert_eq!(
+            p.stderr,
+            "warning: whitelist_ip “1.2.3.4/0” has host bits set\n"
         );
     }
 

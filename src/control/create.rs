@@ -9,6 +9,7 @@ use super::owner::active_owner;
 use super::params::Params;
 use super::reply::{Done, Outcome, record_data};
 use super::validate::{Failure, name_exists, parse_acls, parse_expiry, parse_ips, valid_name};
+use crate::iplist;
 use crate::logging;
 use crate::store::{InsertOutcome, TokenRecord};
 use crate::tokens::Token;
@@ -23,9 +24,9 @@ pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
     };
     let now = state.clock.now();
     let expires_at = parse_expiry(args.single("expires_at")?, now)?.flatten();
-    let whitelist_ips = match args.list("whitelist_ip")? {
-        None => Vec::new(),
-        Some(values) => parse_ips(&values)?,
+    let (whitelist_ips, warnings) = match args.list("whitelist_ip")? {
+        None => (Vec::new(), Vec::new()),
+        Some(values) => (parse_ips(&values)?, iplist::host_bits_cleared(&values)),
     };
     if state.store.get(&owner.name, &name)?.is_some() {
         return Err(name_exists(&name));
@@ -60,7 +61,7 @@ pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
             record.generation = generation;
             let mut data = record_data(&record);
             data.insert("token".into(), Value::String(token.expose().to_owned()));
-            Ok(Done::changed(Value::Object(data), vec![name]))
+            Ok(Done::changed(Value::Object(data), vec![name]).warning(warnings))
         }
     }
 }

@@ -232,7 +232,10 @@ impl Control {
             who.owner = Params(&request.args).single("user").ok().flatten();
         }
         let (response, changed) = match result {
-            Ok(done) => (Response::ok(name, done.data), done.changed),
+            Ok(done) => (
+                Response::ok(name, done.data).with_warnings(done.warnings),
+                done.changed,
+            ),
             Err(f) => {
                 let reason = format!("{}: {}", command.failure_prefix(), f.why);
                 (Response::fail(name, f.code, reason), Vec::new())

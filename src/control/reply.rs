@@ -12,6 +12,8 @@ use crate::store::TokenRecord;
 pub(crate) struct Done {
     pub(crate) data: Option<Value>,
     pub(crate) changed: Vec<String>,
+    /// `metadata.warnings` of the reply.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Done {
@@ -19,6 +21,7 @@ impl Done {
         Done {
             data: Some(data),
             changed: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -26,7 +29,13 @@ impl Done {
         Done {
             data: Some(data),
             changed,
+            warnings: Vec::new(),
         }
+    }
+
+    pub(crate) fn warning(mut self, warnings: Vec<String>) -> Done {
+        self.warnings = warnings;
+        self
     }
 }
 

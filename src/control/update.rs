@@ -12,6 +12,7 @@ use super::validate::{
     Failure, is_valid_token_name, name_exists, not_found, parse_acls, parse_expiry, parse_ips,
     valid_name,
 };
+use crate::iplist;
 use crate::store::UpdateOutcome;
 
 pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
@@ -28,10 +29,12 @@ pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
         .transpose()?;
     let now = state.clock.now();
     let expires = parse_expiry(args.single("expires_at")?, now)?;
-    let ips = args
-        .list("whitelist_ip")?
-        .map(|v| parse_ips(&v))
-        .transpose()?;
+    let given_ips = args.list("whitelist_ip")?;
+    let ips = given_ips.as_deref().map(parse_ips).transpose()?;
+    let warnings = given_ips
+        .as_deref()
+        .map(iplist::host_bits_cleared)
+        .unwrap_or_default();
     if new_name.is_none() && acls.is_none() && expires.is_none() && ips.is_none() {
         return Err(Failure::new(
             ErrorCode::NothingToChange,
@@ -58,7 +61,7 @@ pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
     match outcome {
         UpdateOutcome::Updated(rec) => {
             let data = Value::Object(record_data(&rec));
-            Ok(Done::changed(data, vec![rec.name]))
+            Ok(Done::changed(data, vec![rec.name]).warning(warnings))
         }
         UpdateOutcome::NotFound => Err(not_found(&name)),
         UpdateOutcome::NameExists => Err(name_exists(new_name.as_deref().unwrap_or(&name))),

@@ -130,6 +130,11 @@ pub struct Metadata {
     /// Stable snake_case failure code; absent on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Things a successful request did that the caller may not expect
+    /// (e.g. an address range whose host bits were cleared); absent when
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One reply line: `{"data": ..., "metadata": {...}}`.
@@ -150,8 +155,16 @@ impl Response {
                 reason: "OK".to_owned(),
                 version: 1,
                 error: None,
+                warnings: Vec::new(),
             },
         }
+    }
+
+    /// Builder: the warnings of a successful reply.
+    #[must_use]
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.metadata.warnings = warnings;
+        self
     }
 
     pub fn fail(command: &str, code: ErrorCode, reason: impl Into<String>) -> Self {
@@ -163,6 +176,7 @@ impl Response {
                 reason: reason.into(),
                 version: 1,
                 error: Some(code.as_str().to_owned()),
+                warnings: Vec::new(),
             },
         }
     }
