@@ -243,6 +243,12 @@ impl Config {
         {
             return err("lockout.window_secs and lockout.cooldown_secs must be at least 1");
         }
+        if !(32..=128).contains(&self.lockout.ipv6_prefix) {
+            return err("lockout.ipv6_prefix must be between 32 and 128");
+        }
+        if !(100..=10_000_000).contains(&self.lockout.max_tracked) {
+            return err("lockout.max_tracked must be between 100 and 10000000");
+        }
         if self.expiry_warning_days > 3650 {
             return err("expiry_warning_days must be at most 3650");
         }

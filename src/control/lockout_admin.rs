@@ -20,7 +20,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Done {
         .into_iter()
         .map(|l| {
             json!({
-                "ip": iplist::format(&ipnet::IpNet::from(l.ip)),
+                "ip": iplist::format(&l.net),
                 "failures": l.failures,
                 "locked_until": l.locked_until,
             })
@@ -55,9 +55,6 @@ pub(super) fn clear(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
             ));
         }
     };
-    let cleared: Vec<String> = cleared
-        .into_iter()
-        .map(|ip| iplist::format(&ipnet::IpNet::from(ip)))
-        .collect();
+    let cleared: Vec<String> = cleared.iter().map(iplist::format).collect();
     Ok(Done::data(json!({ "cleared": cleared })))
 }

@@ -53,6 +53,14 @@ pub(crate) fn reload(state: &State, running: &Config, source: &ConfigSource) {
         ),
         ("argon2", running.argon2 != fresh.argon2),
         ("limits", running.limits != fresh.limits),
+        (
+            "lockout.ipv6_prefix",
+            running.lockout.ipv6_prefix != fresh.lockout.ipv6_prefix,
+        ),
+        (
+            "lockout.max_tracked",
+            running.lockout.max_tracked != fresh.lockout.max_tracked,
+        ),
     ];
     for (key, changed) in restart_only {
         if changed {

@@ -1,23 +1,33 @@
-//! Brute-force lockout for the verify socket, per caller address.
+//! Brute-force lockout for the verify socket, per caller address: an IPv4
+//! address, or the IPv6 prefix it lies in (`ipv6_prefix`, /64 by default:
+//! one customer's network is one caller, however many addresses it uses).
 //!
 //! After `max_failures` credential failures (a wrong token, an unknown
-//! user, an expired token) from one address within `window_secs`, that
-//! address is refused with `locked_out` for `cooldown_secs`, even with a
-//! valid token. Other addresses are unaffected. Wrong IPs and missing
+//! user, an expired token) from one caller within `window_secs`, that
+//! caller is refused with `locked_out` for `cooldown_secs`, even with a
+//! valid token. Other callers are unaffected. Wrong IPs and missing
 //! privileges do not count: they come from callers that hold a real token.
-//! Time comes from the injected clock. The table is bounded: past
-//! `MAX_TRACKED` addresses, stale entries are pruned, then the oldest
-//! unlocked ones, and only if the table is still full of locked addresses
-//! (a flood from that many addresses) those whose lockout ends soonest.
+//! Time comes from the injected clock.
+//!
+//! The table holds at most `max_tracked` callers. When it is full, stale
+//! entries go first, then the oldest that are counting but not locked. A
+//! live lock is never evicted: if the table is full of them (a flood from
+//! that many networks), failures from callers it does not hold are not
+//! counted until the soonest lock ends, and [`Recorded::NotTracked`] says
+//! so (the verify path audits it, at most once a minute).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
-/// Most addresses tracked at once.
+/// Default of `max_tracked`.
 pub const MAX_TRACKED: usize = 100_000;
+
+/// How often a full table is audited while it stays full.
+const FULL_AUDIT_EVERY: i64 = 60;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -26,6 +36,10 @@ pub struct LockoutConfig {
     pub max_failures: u32,
     pub window_secs: u64,
     pub cooldown_secs: u64,
+    /// IPv6 callers are counted per prefix of this length (restart).
+    pub ipv6_prefix: u8,
+    /// Most callers tracked at once (restart).
+    pub max_tracked: usize,
 }
 
 impl Default for LockoutConfig {
@@ -34,6 +48,8 @@ impl Default for LockoutConfig {
             max_failures: 10,
             window_secs: 300,
             cooldown_secs: 900,
+            ipv6_prefix: 64,
+            max_tracked: MAX_TRACKED,
         }
     }
 }
@@ -45,10 +61,10 @@ struct Entry {
     locked_until: Option<i64>,
 }
 
-/// A locked address, for listing.
+/// A locked caller (an IPv4 address or an IPv6 prefix), for listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Locked {
-    pub ip: IpAddr,
+    pub net: IpNet,
     pub failures: u32,
     pub locked_until: i64,
 }
@@ -63,12 +79,29 @@ pub enum Recorded {
         until: i64,
         failures: u32,
     },
+    /// The table is full of live locks: this failure was not counted.
+    /// `audit` is set at most once a minute.
+    NotTracked {
+        audit: bool,
+        tracked: usize,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    entries: HashMap<IpNet, Entry>,
+    /// While full of live locks: nothing can be freed before this time.
+    full_until: Option<i64>,
+    full_audited_at: Option<i64>,
 }
 
 #[derive(Debug)]
 pub struct Lockout {
     config: Mutex<LockoutConfig>,
-    table: Mutex<HashMap<IpAddr, Entry>>,
+    /// From the configuration at start (a reload does not re-key).
+    ipv6_prefix: u8,
+    capacity: usize,
+    table: Mutex<Table>,
 }
 
 fn secs(v: u64) -> i64 {
@@ -78,11 +111,15 @@ fn secs(v: u64) -> i64 {
 impl Lockout {
     pub fn new(config: LockoutConfig) -> Lockout {
         Lockout {
+            ipv6_prefix: config.ipv6_prefix.min(128),
+            capacity: config.max_tracked.max(1),
             config: Mutex::new(config),
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 
+    /// A reload: the counting rules change at once; `ipv6_prefix` and
+    /// `max_tracked` keep their values from the start.
     pub fn set_config(&self, config: LockoutConfig) {
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
     }
@@ -94,11 +131,24 @@ impl Lockout {
             .clone()
     }
 
-    /// `Some(until)` while `ip` is locked out.
+    /// The caller `ip` is counted as: itself (IPv4) or its IPv6 prefix.
+    pub fn caller(&self, ip: IpAddr) -> IpNet {
+        match ip {
+            IpAddr::V4(a) => IpNet::V4(Ipv4Net::from(a)),
+            IpAddr::V6(a) => Ipv6Net::new(a, self.ipv6_prefix)
+                .map_or(IpNet::V6(Ipv6Net::from(a)), |n| IpNet::V6(n.trunc())),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Some(until)` while `ip`'s caller is locked out.
     pub fn locked_until(&self, ip: IpAddr, now: i64) -> Option<i64> {
-        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        table
-            .get(&ip)
+        self.table()
+            .entries
+            .get(&self.caller(ip))
             .and_then(|e| e.locked_until)
             .filter(|&until| until > now)
     }
@@ -109,11 +159,24 @@ impl Lockout {
         if cfg.max_failures == 0 {
             return Recorded::Counted;
         }
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        if table.len() >= MAX_TRACKED && !table.contains_key(&ip) {
-            prune(&mut table, now, &cfg);
+        let key = self.caller(ip);
+        let mut table = self.table();
+        if table.entries.len() >= self.capacity
+            && !table.entries.contains_key(&key)
+            && !self.make_room(&mut table, now, &cfg)
+        {
+            let audit = table
+                .full_audited_at
+                .is_none_or(|t| now - t >= FULL_AUDIT_EVERY);
+            if audit {
+                table.full_audited_at = Some(now);
+            }
+            return Recorded::NotTracked {
+                audit,
+                tracked: table.entries.len(),
+            };
         }
-        let e = table.entry(ip).or_default();
+        let e = table.entries.entry(key).or_default();
         if e.locked_until.is_some_and(|u| u > now) {
             return Recorded::Counted;
         }
@@ -139,40 +202,83 @@ impl Lockout {
         Recorded::Counted
     }
 
-    /// Locked addresses now, ordered by address.
+    /// Frees room for one more caller without touching a live lock: drops
+    /// entries whose window and lockout are over, then the oldest unlocked
+    /// ones, down to nine tenths of the capacity (so a flood does not
+    /// prune on every failure). False when the table holds nothing but
+    /// live locks; then it is not scanned again before the first ends.
+    fn make_room(&self, table: &mut Table, now: i64, cfg: &LockoutConfig) -> bool {
+        if table.full_until.is_some_and(|t| now < t) {
+            return false;
+        }
+        let window = secs(cfg.window_secs);
+        let live = |e: &Entry| e.locked_until.is_some_and(|u| u > now);
+        table
+            .entries
+            .retain(|_, e| live(e) || now - e.window_start < window);
+        let target = self.capacity - self.capacity / 10;
+        if table.entries.len() > target {
+            let mut unlocked: Vec<(i64, IpNet)> = table
+                .entries
+                .iter()
+                .filter(|(_, e)| !live(e))
+                .map(|(k, e)| (e.window_start, *k))
+                .collect();
+            unlocked.sort_unstable();
+            let excess = table.entries.len() - target;
+            for (_, k) in unlocked.into_iter().take(excess) {
+                table.entries.remove(&k);
+            }
+        }
+        if table.entries.len() < self.capacity {
+            table.full_until = None;
+            return true;
+        }
+        table.full_until = table.entries.values().filter_map(|e| e.locked_until).min();
+        false
+    }
+
+    /// Locked callers now, ordered by network.
     pub fn list(&self, now: i64) -> Vec<Locked> {
-        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<Locked> = table
+        let mut out: Vec<Locked> = self
+            .table()
+            .entries
             .iter()
-            .filter_map(|(ip, e)| {
+            .filter_map(|(net, e)| {
                 e.locked_until.filter(|&u| u > now).map(|until| Locked {
-                    ip: *ip,
+                    net: *net,
                     failures: e.failures,
                     locked_until: until,
                 })
             })
             .collect();
-        out.sort_by_key(|l| l.ip);
+        out.sort_by_key(|l| l.net);
         out
     }
 
-    /// Forgets `ips` (or everything); returns the addresses that were locked.
-    pub fn clear(&self, ips: Option<&[IpAddr]>, now: i64) -> Vec<IpAddr> {
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+    /// Forgets the callers of `ips` (or everything); returns those that
+    /// were locked.
+    pub fn clear(&self, ips: Option<&[IpAddr]>, now: i64) -> Vec<IpNet> {
+        let mut table = self.table();
+        table.full_until = None;
         let locked = |e: &Entry| e.locked_until.is_some_and(|u| u > now);
-        let mut cleared: Vec<IpAddr> = match ips {
+        let mut cleared: Vec<IpNet> = match ips {
             None => {
                 let c = table
+                    .entries
                     .iter()
                     .filter(|(_, e)| locked(e))
-                    .map(|(ip, _)| *ip)
+                    .map(|(net, _)| *net)
                     .collect();
-                table.clear();
+                table.entries.clear();
                 c
             }
             Some(ips) => ips
                 .iter()
-                .filter_map(|ip| table.remove(ip).filter(locked).map(|_| *ip))
+                .filter_map(|ip| {
+                    let key = self.caller(*ip);
+                    table.entries.remove(&key).filter(locked).map(|_| key)
+                })
                 .collect(),
         };
         cleared.sort();
@@ -182,36 +288,7 @@ impl Lockout {
 
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.table.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-}
-
-/// Makes room: drops entries whose window and lockout are over, then the
-/// oldest unlocked entries, then (table full of locked addresses) those
-/// whose lockout ends soonest. Frees a tenth of the table at once so a
-/// flood does not prune on every failure.
-fn prune(table: &mut HashMap<IpAddr, Entry>, now: i64, cfg: &LockoutConfig) {
-    let window = secs(cfg.window_secs);
-    table.retain(|_, e| e.locked_until.is_some_and(|u| u > now) || now - e.window_start < window);
-    let target = MAX_TRACKED - MAX_TRACKED / 10;
-    if table.len() <= target {
-        return;
-    }
-    // Unlocked first (by age), then locked (by end of lockout).
-    let mut victims: Vec<(bool, i64, IpAddr)> = table
-        .iter()
-        .map(|(ip, e)| match e.locked_until.filter(|&u| u > now) {
-            None => (false, e.window_start, *ip),
-            Some(until) => (true, until, *ip),
-        })
-        .collect();
-    victims.sort_unstable();
-    let excess = table.len() - target;
-    if victims.get(excess - 1).is_some_and(|v| v.0) {
-        crate::logging::warn("lockout table full of locked addresses; dropping the oldest");
-    }
-    for (_, _, ip) in victims.into_iter().take(excess) {
-        table.remove(&ip);
+        self.table().entries.len()
     }
 }
 
@@ -228,6 +305,7 @@ mod tests {
             max_failures: max,
             window_secs: 60,
             cooldown_secs: 100,
+            ..LockoutConfig::default()
         }
     }
 
@@ -281,11 +359,11 @@ mod tests {
         let (a, b) = (ip("10.0.0.2"), ip("10.0.0.1"));
         let _ = l.record_failure(a, 5);
         let _ = l.record_failure(b, 5);
-        let listed: Vec<IpAddr> = l.list(5).into_iter().map(|x| x.ip).collect();
-        assert_eq!(listed, vec![b, a]);
-        assert_eq!(l.clear(Some(&[a, ip("10.9.9.9")]), 5), vec![a]);
+        let listed: Vec<IpNet> = l.list(5).into_iter().map(|x| x.net).collect();
+        assert_eq!(listed, vec![IpNet::from(b), IpNet::from(a)]);
+        assert_eq!(l.clear(Some(&[a, ip("10.9.9.9")]), 5), vec![IpNet::from(a)]);
         assert_eq!(l.locked_until(a, 5), None);
-        assert_eq!(l.clear(None, 5), vec![b]);
+        assert_eq!(l.clear(None, 5), vec![IpNet::from(b)]);
         assert!(l.list(5).is_empty());
         l.set_config(cfg(0));
         for t in 0..100 {
@@ -294,11 +372,84 @@ mod tests {
         assert_eq!(l.locked_until(a, 100), None);
     }
 
+    /// One failure from each of `n` networks (a /64 each: addresses
+    /// inside one /64 are one caller).
     fn flood(l: &Lockout, n: u32, now: i64) {
         for i in 0..n {
-            let addr = IpAddr::from(std::net::Ipv6Addr::from(u128::from(i) + 1));
+            let addr = IpAddr::from(std::net::Ipv6Addr::from((u128::from(i) + 1) << 64));
             let _ = l.record_failure(addr, now);
         }
+    }
+
+    #[test]
+    fn ipv6_counts_per_prefix_and_ipv4_per_address() {
+        let l = Lockout::new(cfg(3));
+        for i in 0..3 {
+            let _ = l.record_failure(ip(&format!("2001:db8::{}", 100 + i)), 0);
+            let _ = l.record_failure(ip(&format!("192.0.2.{i}")), 0);
+        }
+        assert_eq!(l.locked_until(ip("2001:db8::ffff:1"), 1), Some(100));
+        assert_eq!(l.locked_until(ip("2001:db8:0:1::1"), 1), None);
+        assert_eq!(l.locked_until(ip("192.0.2.9"), 1), None);
+        let listed: Vec<String> = l.list(1).iter().map(|x| x.net.to_string()).collect();
+        assert_eq!(listed, vec!["2001:db8::/64"]);
+        // Per address again with a /128 prefix.
+        let exact = Lockout::new(LockoutConfig {
+            ipv6_prefix: 128,
+            ..cfg(3)
+        });
+        for i in 0..3 {
+            let _ = exact.record_failure(ip(&format!("2001:db8::{}", 100 + i)), 0);
+        }
+        assert_eq!(exact.locked_until(ip("2001:db8::100"), 1), None);
+    }
+
+    #[test]
+    fn a_full_table_counts_nothing_new_and_says_so_once_a_minute() {
+        let l = Lockout::new(LockoutConfig {
+            max_tracked: 10,
+            ..cfg(1)
+        });
+        flood(&l, 10, 0);
+        let newcomer = ip("203.0.113.1");
+        assert_eq!(
+            l.record_failure(newcomer, 1),
+            Recorded::NotTracked {
+                audit: true,
+                tracked: 10
+            }
+        );
+        assert_eq!(
+            l.record_failure(newcomer, 30),
+            Recorded::NotTracked {
+                audit: false,
+                tracked: 10
+            }
+        );
+        assert!(matches!(
+            l.record_failure(newcomer, 61),
+            Recorded::NotTracked { audit: true, .. }
+        ));
+        assert_eq!(l.locked_until(newcomer, 61), None);
+        // Once the locks end there is room again.
+        assert!(matches!(
+            l.record_failure(newcomer, 100),
+            Recorded::LockedNow { .. }
+        ));
+        // Clearing makes room at once.
+        let l2 = Lockout::new(LockoutConfig {
+            max_tracked: 10,
+            ..cfg(1)
+        });
+        flood(&l2, 10, 0);
+        let _ = l2.clear(
+            Some(&[IpAddr::from(std::net::Ipv6Addr::from(1u128 << 64))]),
+            1,
+        );
+        assert!(matches!(
+            l2.record_failure(newcomer, 1),
+            Recorded::LockedNow { .. }
+        ));
     }
 
     #[test]
@@ -316,7 +467,6 @@ mod tests {
     /// The review's flood at the real table size: every flooding prefix
     /// (a /64 of its own) gets locked, and the table fills with locks.
     #[test]
-    #[ignore = "fails until fix 4"]
     fn a_flood_of_locked_prefixes_never_evicts_a_live_lock() {
         let l = Lockout::new(cfg(1));
         let victim = ip("198.51.100.7");
@@ -324,10 +474,7 @@ mod tests {
             l.record_failure(victim, 0),
             Recorded::LockedNow { until: 100, .. }
         ));
-        for i in 0..MAX_TRACKED as u128 + 5000 {
-            let addr = IpAddr::from(std::net::Ipv6Addr::from((i + 1) << 64));
-            let _ = l.record_failure(addr, 10);
-        }
+        flood(&l, MAX_TRACKED as u32 + 5000, 10);
         assert!(l.tracked() <= MAX_TRACKED);
         assert_eq!(
             l.locked_until(victim, 10),

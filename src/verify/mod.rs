@@ -213,23 +213,37 @@ impl Verifier {
             return;
         };
         let now = self.state.clock.now();
-        if let Recorded::LockedNow { until, failures } =
-            self.state.lockout.record_failure(addr, now)
-        {
-            let shown = iplist::format(&ipnet::IpNet::from(addr));
-            audit::record(&audit::Event {
-                command: "lockout",
-                peer: Some(peer),
-                user,
-                ip: Some(&shown),
-                error: Some(ErrorCode::LockedOut.as_str()),
-                reason: &format!(
+        let lockout = &self.state.lockout;
+        let (error, reason) = match lockout.record_failure(addr, now) {
+            Recorded::Counted | Recorded::NotTracked { audit: false, .. } => return,
+            Recorded::LockedNow { until, failures } => (
+                ErrorCode::LockedOut.as_str(),
+                format!(
                     "{failures} failed verifies; locked out until {}",
                     crate::text::local_time(until)
                 ),
-                ..audit::Event::default()
-            });
-        }
+            ),
+            Recorded::NotTracked {
+                audit: true,
+                tracked,
+            } => (
+                "lockout_table_full",
+                format!(
+                    "lockout table is full ({tracked} callers, all locked out): failures \
+                     from callers not in it are not counted until a lockout ends"
+                ),
+            ),
+        };
+        let shown = iplist::format(&lockout.caller(addr));
+        audit::record(&audit::Event {
+            command: "lockout",
+            peer: Some(peer),
+            user,
+            ip: Some(&shown),
+            error: Some(error),
+            reason: &reason,
+            ..audit::Event::default()
+        });
     }
 
     async fn verify(&self, args: &mut Map<String, Value>) -> Result<Verified, Refusal> {
