@@ -125,6 +125,67 @@ pub fn record(e: &Event<'_>) {
     logging::audit(format(e), e.error.is_some());
 }
 
+/// Audit lines of refusals to peers that may do nothing at all (a plain
+/// local user), let through at most [`LIMITED_BURST`] at once and
+/// [`LIMITED_PER_SEC`] a second: anyone may connect to the control socket,
+/// and its refusals must not flood the log. What is left out is counted
+/// and the count logged with the next line let through, or by
+/// [`flush_suppressed`].
+const LIMITED_PER_SEC: f64 = 10.0;
+const LIMITED_BURST: f64 = 10.0;
+
+struct Bucket {
+    tokens: f64,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+static LIMITED: std::sync::Mutex<Bucket> = std::sync::Mutex::new(Bucket {
+    tokens: LIMITED_BURST,
+    last: None,
+    suppressed: 0,
+});
+
+/// Like [`record`], rate-limited (see [`LIMITED_PER_SEC`]).
+pub fn record_limited(e: &Event<'_>) {
+    let now = std::time::Instant::now();
+    let mut b = LIMITED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = b.last {
+        let refill = now.duration_since(last).as_secs_f64() * LIMITED_PER_SEC;
+        b.tokens = (b.tokens + refill).min(LIMITED_BURST);
+    }
+    b.last = Some(now);
+    if b.tokens < 1.0 {
+        b.suppressed += 1;
+        return;
+    }
+    b.tokens -= 1.0;
+    let suppressed = std::mem::take(&mut b.suppressed);
+    drop(b);
+    report_suppressed(suppressed);
+    record(e);
+}
+
+/// Logs how many rate-limited lines were left out, if any (periodically
+/// and at shutdown).
+pub fn flush_suppressed() {
+    let suppressed =
+        std::mem::take(&mut LIMITED.lock().unwrap_or_else(|p| p.into_inner()).suppressed);
+    report_suppressed(suppressed);
+}
+
+fn report_suppressed(n: u64) {
+    if n > 0 {
+        logging::audit(
+            format!(
+                "audit: {n} audit lines suppressed (refusals of peers that may do nothing, \
+                 over {LIMITED_PER_SEC} a second)"
+            ),
+            true,
+        );
+    }
+}
+
 /// cPanel's accounting-log verbs.
 #[derive(Debug, Clone, Copy)]
 pub enum Accounting {

@@ -228,6 +228,19 @@ pub(crate) fn status_view(caller: &Caller) -> StatusView {
     }
 }
 
+/// Whether `caller` may run any control command at all. A peer that may
+/// not (a plain local user, a suspended reseller, one without
+/// `manage-api-tokens`) is answered one request, its refusal, and closed
+/// at once; its refusals are rate-limited in the audit log. Agrees with
+/// [`authorize`] (a test checks every command).
+pub(crate) fn may_act(caller: &Caller) -> bool {
+    match caller {
+        Caller::Root => true,
+        Caller::Reseller(account) => !account.suspended && account.holdings.holds(MANAGE),
+        Caller::Unprivileged(_) => false,
+    }
+}
+
 /// What a caller may see of privileges in a token listing: a reseller
 /// only what it holds, root everything.
 pub(crate) fn visible_privileges(caller: &Caller) -> Holdings {
@@ -248,6 +261,24 @@ mod tests {
             holdings: Holdings::from_list(holdings),
             suspended,
         })
+    }
+
+    #[test]
+    fn may_act_agrees_with_authorize() {
+        for caller in [
+            Caller::Root,
+            reseller("manage-api-tokens", false),
+            reseller("all", false),
+            reseller("all", true),
+            reseller("list-accts", false),
+            Caller::Unprivileged(Some("bob".into())),
+            Caller::Unprivileged(None),
+        ] {
+            let allowed = Command::ALL
+                .into_iter()
+                .any(|c| matches!(authorize(&caller, c, None), Decision::Allow(_)));
+            assert_eq!(may_act(&caller), allowed, "{caller:?}");
+        }
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //!
 //! Request handlers only append a finished line to a shared buffer; one
 //! logger thread drains it every `DRAIN_EVERY` and does the writing. A
-//! sender never wakes the logger (no syscall, no context switch on the
-//! request path); only a full buffer (the sender then waits: under a flood
-//! the daemon slows down rather than losing lines) or `flush` wakes it.
-//! Callers pass finished
-//! sentences and are never given a secret to put in one (tokens live in
-//! `tokens::Token`, which has no `Display`).
+//! sender never waits and never wakes the logger (no syscall, no context
+//! switch on the request path); only a flush, or the first line after the
+//! logger went to sleep, wakes it. The buffer is bounded: when it is full
+//! (syslog stopped reading, or cannot keep up with a flood) a line is
+//! dropped and counted, and the count is logged once the logger has
+//! written what it holds. Nothing on a request path ever blocks on
+//! logging. Callers pass finished sentences and are never given a secret
+//! to put in one (tokens live in `tokens::Token`, which has no `Display`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -18,7 +20,7 @@ use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
 use crate::config::LogTarget;
 
-/// Lines buffered before a sender must wait for the logger.
+/// Lines buffered before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;
 /// How often the logger thread writes what was buffered.
 const DRAIN_EVERY: Duration = Duration::from_millis(20);
@@ -51,13 +53,15 @@ struct Shared {
     /// The logger found nothing for a while and sleeps until woken: the
     /// next line wakes it (once), so an idle daemon has no timer wakeups.
     sleeping: bool,
+    /// Lines dropped because the buffer was full, since last reported.
+    dropped: u64,
 }
 
 struct Queue {
     shared: Mutex<Shared>,
-    /// Wakes the logger (buffer full, or a flush).
+    /// Wakes the logger (the first line after it slept, or a flush).
     wake: Condvar,
-    /// Wakes senders waiting for room or for a flush to complete.
+    /// Wakes `flush` callers waiting for their lines to be written.
     done: Condvar,
 }
 
@@ -175,7 +179,7 @@ fn open_sink(target: LogTarget, syslog_socket: &Path) -> Sink {
 
 fn run(mut sink: Sink, q: &Queue) {
     loop {
-        let (batch, flush) = {
+        let (batch, flush, dropped) = {
             let mut g = q.shared.lock().unwrap_or_else(|p| p.into_inner());
             let idle = |g: &Shared| g.lines.is_empty() && g.flush_requested == g.written;
             if idle(&g) {
@@ -194,11 +198,12 @@ fn run(mut sink: Sink, q: &Queue) {
                     g.sleeping = false;
                 }
             }
-            (std::mem::take(&mut g.lines), g.flush_requested)
+            (
+                std::mem::take(&mut g.lines),
+                g.flush_requested,
+                std::mem::take(&mut g.dropped),
+            )
         };
-        if !batch.is_empty() {
-            q.done.notify_all();
-        }
         match &mut sink {
             // One write for the whole batch.
             Sink::Stderr => {
@@ -213,6 +218,11 @@ fn run(mut sink: Sink, q: &Queue) {
                     sink.write(channel, level, &msg);
                 }
             }
+        }
+        if dropped > 0 {
+            let note =
+                format!("{dropped} log lines dropped: the log queue was full (is syslog reading?)");
+            sink.write(Channel::Operational, Level::Warn, &note);
         }
         let mut g = q.shared.lock().unwrap_or_else(|p| p.into_inner());
         if g.written != flush && g.lines.is_empty() {
@@ -246,9 +256,9 @@ fn emit(channel: Channel, level: Level, msg: String) {
         return stderr_line(channel, level, &msg);
     };
     let mut g = q.shared.lock().unwrap_or_else(|p| p.into_inner());
-    while g.lines.len() >= QUEUE {
-        q.wake.notify_one();
-        g = q.done.wait(g).unwrap_or_else(|p| p.into_inner());
+    if g.lines.len() >= QUEUE {
+        g.dropped += 1;
+        return;
     }
     g.lines.push((channel, level, msg));
     if g.sleeping {

@@ -512,7 +512,6 @@ fn a_flood_of_lockouts_never_evicts_a_live_lock() {
 /// answered, and the lines dropped meanwhile are counted once the log
 /// drains.
 #[test]
-#[ignore = "fails until fix 5"]
 fn a_stalled_syslog_never_freezes_verify() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("log.sock");
@@ -567,7 +566,6 @@ fn a_stalled_syslog_never_freezes_verify() {
 /// Refused requests from peers that may do nothing (a plain user) are
 /// rate-limited in the log, with a count of what was left out.
 #[test]
-#[ignore = "fails until fix 5"]
 fn refusals_of_peers_that_may_do_nothing_are_rate_limited_in_the_log() {
     const SENT: usize = 300;
     let plain = test_user("apitokplain");

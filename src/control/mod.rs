@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 use crate::accounts::{self, Lookup};
 use crate::acl::Holdings;
 use crate::audit;
-use crate::authz::{self, Actor, Caller, Decision, Peer};
+use crate::authz::{self, Actor, Caller, Decision, Peer, Uid};
 use crate::decode::{self, Undecodable};
 use crate::logging;
 use crate::sessions;
@@ -116,7 +116,7 @@ impl Control {
         match decode::decode(line) {
             Ok(request) if request.auth.is_some() => {
                 let name = crate::text::shown(&request.command, decode::COMMAND_SHOWN);
-                refuse_relay(
+                self.refuse_relay(
                     peer,
                     &name,
                     ErrorCode::NotAuthorized,
@@ -124,7 +124,7 @@ impl Control {
                 )
             }
             Ok(request) => self.handle(peer, request, None),
-            Err(refused) => refuse_unparsed(peer, refused),
+            Err(refused) => self.refuse_unparsed(peer, refused),
         }
     }
 
@@ -137,7 +137,7 @@ impl Control {
         peer: &Peer,
         line: &[u8],
     ) -> Result<(Request, Option<Relayed>), Response> {
-        let mut request = decode::decode(line).map_err(|r| refuse_unparsed(peer, r))?;
+        let mut request = decode::decode(line).map_err(|r| self.refuse_unparsed(peer, r))?;
         let Some(auth) = request.auth.take() else {
             return Ok((request, None));
         };
@@ -150,7 +150,7 @@ impl Control {
         }
         let Some(command) = Command::parse(&request.command) else {
             let why = format!("{}.", decode::unknown_command(&request.command, ""));
-            return Err(refuse_relay(peer, &name, ErrorCode::UnknownCommand, &why));
+            return Err(self.refuse_relay(peer, &name, ErrorCode::UnknownCommand, &why));
         };
         if auth.session.is_some() {
             let relayed =
@@ -159,7 +159,7 @@ impl Control {
         }
         let Some(token) = &auth.token else {
             let why = "relayed credentials need a token or a session";
-            return Err(refuse_relay(peer, &name, ErrorCode::BadRequest, why));
+            return Err(self.refuse_relay(peer, &name, ErrorCode::BadRequest, why));
         };
         if let Err((code, why)) = authz::may_relay(
             peer,
@@ -167,11 +167,11 @@ impl Control {
             command,
             request.user.as_deref(),
         ) {
-            return Err(refuse_relay(peer, &name, code, &why));
+            return Err(self.refuse_relay(peer, &name, code, &why));
         }
         let Some(verifier) = &self.verifier else {
             let why = "this daemon does not accept relayed credentials";
-            return Err(refuse_relay(peer, &name, ErrorCode::NotAuthorized, why));
+            return Err(self.refuse_relay(peer, &name, ErrorCode::NotAuthorized, why));
         };
         let function = command.whm_function().unwrap_or(command.name());
         let verified = verifier
@@ -181,7 +181,7 @@ impl Control {
             Ok(Lookup::Found(a)) => a,
             Ok(Lookup::NotWhmUser) | Err(_) => {
                 let why = "cannot read the account data";
-                return Err(refuse_relay(peer, &name, ErrorCode::Internal, why));
+                return Err(self.refuse_relay(peer, &name, ErrorCode::Internal, why));
             }
         };
         Ok((
@@ -207,7 +207,7 @@ impl Control {
                 "{}.",
                 decode::unknown_command(&request.command, &command::hint(&request.command))
             );
-            return refuse_unparsed(
+            return self.refuse_unparsed(
                 peer,
                 Undecodable {
                     code: ErrorCode::UnknownCommand,
@@ -250,21 +250,24 @@ impl Control {
             } else {
                 &requested_names
             };
-            audit::record(&audit::Event {
-                command: name,
-                peer: Some(peer),
-                user: who.owner.as_deref(),
-                token_names: names,
-                ip: relayed.as_ref().map(|r| r.ip.as_str()),
-                auth_token: relayed.as_ref().and_then(|r| r.token_name.as_deref()),
-                web_session: relayed
-                    .as_ref()
-                    .and_then(|r| r.session.as_ref())
-                    .map(|s| s.method.name()),
-                error: response.metadata.error.as_deref(),
-                reason: &response.metadata.reason,
-                ..audit::Event::default()
-            });
+            self.audit(
+                peer,
+                &audit::Event {
+                    command: name,
+                    peer: Some(peer),
+                    user: who.owner.as_deref(),
+                    token_names: names,
+                    ip: relayed.as_ref().map(|r| r.ip.as_str()),
+                    auth_token: relayed.as_ref().and_then(|r| r.token_name.as_deref()),
+                    web_session: relayed
+                        .as_ref()
+                        .and_then(|r| r.session.as_ref())
+                        .map(|s| s.method.name()),
+                    error: response.metadata.error.as_deref(),
+                    reason: &response.metadata.reason,
+                    ..audit::Event::default()
+                },
+            );
             if each {
                 for token in &changed {
                     audit::record(&audit::Event {
@@ -371,31 +374,59 @@ fn dispatch(ctx: &Ctx<'_>, command: Command, args: &mut Map<String, Value>) -> O
     }
 }
 
-/// A relayed request refused before it ran: audited.
-fn refuse_relay(peer: &Peer, command: &str, code: ErrorCode, why: &str) -> Response {
-    audit::record(&audit::Event {
-        command,
-        peer: Some(peer),
-        error: Some(code.as_str()),
-        reason: why,
-        ..audit::Event::default()
-    });
-    Response::fail(command, code, why)
-}
+impl Control {
+    /// Audits `event`; a refusal of a peer that may do nothing on this
+    /// socket (or whose account data cannot be read) is rate-limited, since
+    /// anyone may send one.
+    fn audit(&self, peer: &Peer, event: &audit::Event<'_>) {
+        if event.error.is_some() && !self.may_act(peer) {
+            audit::record_limited(event);
+        } else {
+            audit::record(event);
+        }
+    }
 
-/// A request refused before it named a known command: audited too.
-fn refuse_unparsed(peer: &Peer, refused: Undecodable) -> Response {
-    let Undecodable {
-        code,
-        command,
-        reason,
-    } = refused;
-    audit::record(&audit::Event {
-        command: if command.is_empty() { "-" } else { &command },
-        peer: Some(peer),
-        error: Some(code.as_str()),
-        reason: &reason,
-        ..audit::Event::default()
-    });
-    Response::fail(&command, code, reason)
+    /// Whether `peer` may run anything here: root, the HTTPS front's
+    /// account (it relays), or a caller `authz::may_act` admits. Reads the
+    /// account files (a `stat`, one parse per change) and the user database.
+    pub(crate) fn may_act(&self, peer: &Peer) -> bool {
+        peer.uid == Uid::ROOT
+            || self.state.front_uid() == Some(peer.uid)
+            || authz::identify(peer, &self.state.accounts).is_ok_and(|c| authz::may_act(&c))
+    }
+
+    /// A relayed request refused before it ran: audited.
+    fn refuse_relay(&self, peer: &Peer, command: &str, code: ErrorCode, why: &str) -> Response {
+        self.audit(
+            peer,
+            &audit::Event {
+                command,
+                peer: Some(peer),
+                error: Some(code.as_str()),
+                reason: why,
+                ..audit::Event::default()
+            },
+        );
+        Response::fail(command, code, why)
+    }
+
+    /// A request refused before it named a known command: audited too.
+    fn refuse_unparsed(&self, peer: &Peer, refused: Undecodable) -> Response {
+        let Undecodable {
+            code,
+            command,
+            reason,
+        } = refused;
+        self.audit(
+            peer,
+            &audit::Event {
+                command: if command.is_empty() { "-" } else { &command },
+                peer: Some(peer),
+                error: Some(code.as_str()),
+                reason: &reason,
+                ..audit::Event::default()
+            },
+        );
+        Response::fail(&command, code, reason)
+    }
 }

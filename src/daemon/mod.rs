@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::audit;
 use crate::config::Config;
 use crate::control::Control;
 use crate::logging;
@@ -187,6 +188,7 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         let mut helpers = vec![
             tokio::spawn(every(FLUSH_INTERVAL, stop_rx.clone(), move || {
                 flush_state.flush_usage();
+                audit::flush_suppressed();
             })),
             tokio::spawn(reload::reload_on_hup(
                 Arc::clone(&state),
@@ -231,6 +233,7 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
     for path in owned_paths {
         let _ = std::fs::remove_file(path);
     }
+    audit::flush_suppressed();
     systemd::status("stopped");
     logging::info("stopped");
     logging::flush();

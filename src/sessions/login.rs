@@ -216,7 +216,8 @@ pub(crate) fn screen(deps: &Deps<'_>, cred: &Credential, ip: IpAddr) -> Option<L
     if cred.is_malformed() {
         let locked_now = match deps.lockout.record_failure(ip, deps.now) {
             Recorded::LockedNow { until, .. } => Some(until),
-            Recorded::Counted => None,
+            // Not tracked: a table full of live locks (audited by verify).
+            Recorded::Counted | Recorded::NotTracked { .. } => None,
         };
         return Some(LoggedIn::Refused {
             user: None,
@@ -241,7 +242,8 @@ pub(crate) fn login(
     let refuse = |user: Option<&str>, reason: String| {
         let locked_now = match deps.lockout.record_failure(ip, deps.now) {
             Recorded::LockedNow { until, .. } => Some(until),
-            Recorded::Counted => None,
+            // Not tracked: a table full of live locks (audited by verify).
+            Recorded::Counted | Recorded::NotTracked { .. } => None,
         };
         LoggedIn::Refused {
             user: user.map(str::to_owned),
@@ -392,6 +394,7 @@ mod tests {
                     max_failures: 3,
                     window_secs: 60,
                     cooldown_secs: 600,
+                    ..LockoutConfig::default()
                 }),
                 sessions: Sessions::default(),
                 tickets: Tickets::default(),
