@@ -68,7 +68,10 @@ pub struct Argon2Config {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
+    /// Per socket; root has as many control connections of its own.
     pub max_connections: usize,
+    /// Control connections one non-root uid may hold at once.
+    pub max_connections_per_uid: usize,
     pub max_request_bytes: usize,
     pub idle_timeout_secs: u64,
     /// Tokens one owner may hold; `api_token_create` refuses past it.
@@ -113,6 +116,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_connections_per_uid: 16,
             max_request_bytes: apitokend_proto::DEFAULT_MAX_LINE,
             idle_timeout_secs: 60,
             max_tokens_per_user: 1000,
@@ -228,6 +232,9 @@ impl Config {
         }
         if self.limits.max_connections == 0 {
             return err("limits.max_connections must be at least 1");
+        }
+        if self.limits.max_connections_per_uid == 0 {
+            return err("limits.max_connections_per_uid must be at least 1");
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.limits.max_request_bytes) {
             return err("limits.max_request_bytes must be between 1024 and 16777216");

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::accounts::Accounts;
 use crate::acl::{Catalog, FunctionTable};
 use crate::clock::Clock;
@@ -43,6 +45,9 @@ pub struct State {
     pub(crate) web: crate::sessions::Web,
     /// `limits.max_tokens_per_user` (restart to change).
     pub(crate) max_tokens_per_user: usize,
+    /// Turns at Argon2, shared by every path that runs it (see
+    /// [`argon2_concurrency`]).
+    argon2: Arc<Semaphore>,
     catalog: RwLock<Arc<Catalog>>,
     functions: RwLock<Arc<FunctionTable>>,
     expiry_warning_secs: AtomicI64,
@@ -69,6 +74,17 @@ const CACHE_CAPACITY: usize = 200_000;
 pub(crate) struct ReloadReport {
     pub(crate) at: i64,
     pub(crate) problems: Vec<String>,
+}
+
+/// Argon2 computations at once, daemon-wide: every one holds `m_cost`
+/// KiB (19 MiB by default) and a core, so this bounds Argon2's memory
+/// (with `Hasher`'s buffer pool, which keeps as many buffers) and leaves a
+/// core for cached verifies. The control socket (create, get_details), the
+/// verify socket (a token's first use) and any later front share it, in
+/// arrival order.
+pub(crate) fn argon2_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).clamp(1, crate::tokens::POOL_MAX)
 }
 
 fn warning_secs(config: &Config) -> i64 {
@@ -108,6 +124,7 @@ impl State {
             last_reload: Mutex::new(None),
             web: crate::sessions::Web::new(crate::sessions::Settings::from_config(&config.web)),
             max_tokens_per_user: config.limits.max_tokens_per_user,
+            argon2: Arc::new(Semaphore::new(argon2_concurrency())),
             catalog: RwLock::new(Arc::new(Catalog::load(config.acls_file.as_deref())?)),
             functions: RwLock::new(Arc::new(FunctionTable::load(
                 config.functions_file.as_deref(),
@@ -116,6 +133,12 @@ impl State {
             accounting_log: RwLock::new(config.accounting_log.clone()),
             front_uid: RwLock::new(front_uid(config)),
         })
+    }
+
+    /// Waits for a turn at Argon2 (`None` only if the limiter was closed,
+    /// which nothing does). Hold it for the whole computation.
+    pub(crate) async fn argon2_turn(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.argon2).acquire_owned().await.ok()
     }
 
     /// The token store, for seeding benchmarks and fuzz fixtures.

@@ -286,8 +286,9 @@ pub struct Hasher {
     pool: Mutex<Vec<Vec<argon2::Block>>>,
 }
 
-/// Buffers kept for reuse (one per concurrent Argon2 computation).
-const POOL_MAX: usize = 4;
+/// Buffers kept for reuse (one per concurrent Argon2 computation; the
+/// daemon runs at most this many at once, see `state::argon2_concurrency`).
+pub(crate) const POOL_MAX: usize = 4;
 const SALT_LEN: usize = 16;
 
 impl Hasher {

@@ -140,6 +140,27 @@ impl Command {
         }
     }
 
+    /// May run Argon2 (hashing a new token, checking a given one), so it
+    /// waits for a turn under the daemon-wide Argon2 limit first.
+    pub(crate) const fn runs_argon2(self) -> bool {
+        match self {
+            // An imported access hash gets its Argon2id verifier at once;
+            // imported cPanel tokens get the interim one (no Argon2).
+            Command::Create | Command::GetDetails | Command::ImportAccesshash => true,
+            Command::Status
+            | Command::Applist
+            | Command::ImportCpanelTokens
+            | Command::List
+            | Command::Update
+            | Command::Revoke
+            | Command::RevokeAll
+            | Command::AccountRemove
+            | Command::AccountRename
+            | Command::LockoutList
+            | Command::LockoutClear => false,
+        }
+    }
+
     /// Acts for the account named in its `user` argument (cPanel's account
     /// hooks, imports), not for the caller or the request's `user`.
     pub(crate) const fn names_its_account(self) -> bool {

@@ -386,6 +386,17 @@ impl Control {
         }
     }
 
+    /// The request names a command that may run Argon2, so the server
+    /// first waits for a turn under the daemon-wide limit.
+    pub(crate) fn runs_argon2(request: &Request) -> bool {
+        Command::parse(&request.command).is_some_and(Command::runs_argon2)
+    }
+
+    /// A turn under the daemon-wide Argon2 limit.
+    pub(crate) async fn argon2_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.state.argon2_turn().await
+    }
+
     /// Whether `peer` may run anything here: root, the HTTPS front's
     /// account (it relays), or a caller `authz::may_act` admits. Reads the
     /// account files (a `stat`, one parse per change) and the user database.

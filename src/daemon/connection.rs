@@ -1,10 +1,12 @@
-//! One client connection: framed reads with a size cap and an idle
-//! timeout, and one reply line per request.
+//! One client connection: framed reads with a size cap and a deadline for
+//! each whole request line, and one reply line per request.
 //!
 //! Framing is `apitokend_proto::framing`, shared with the blocking client.
-//! A read that sees no byte for `idle` ends the connection; so does a reply
-//! the client does not read within the same time (a slot is never held by
-//! a client that stopped reading).
+//! The deadline runs from the connection's start, then from each reply: a
+//! request line that is not complete by then ends the connection, however
+//! its bytes trickle in (one byte, or a blank line, every few seconds
+//! resets nothing). A reply the client does not read within the idle time
+//! ends it too, so a slot is never held by a client that stopped reading.
 
 use std::collections::VecDeque;
 use std::io;
@@ -14,9 +16,11 @@ use apitokend_proto::Response;
 use apitokend_proto::framing::{Frame, LineFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::time::Instant;
 
 #[derive(Debug)]
 pub(crate) enum ReadError {
+    /// No complete request line by the deadline.
     Idle,
     /// The peer reset or the socket failed: nothing more to read.
     Io,
@@ -28,6 +32,8 @@ pub(crate) struct Connection {
     framer: LineFramer,
     ready: VecDeque<Frame>,
     idle: Duration,
+    /// When the next request line must be complete.
+    deadline: Instant,
     buf: Box<[u8]>,
 }
 
@@ -38,8 +44,15 @@ impl Connection {
             framer: LineFramer::new(max_line),
             ready: VecDeque::new(),
             idle,
+            deadline: Instant::now() + idle,
             buf: vec![0u8; 8192].into_boxed_slice(),
         }
+    }
+
+    /// Brings the deadline of the next request line forward to `within`
+    /// from now, if that is sooner.
+    pub(crate) fn shorten_deadline(&mut self, within: Duration) {
+        self.deadline = self.deadline.min(Instant::now() + within);
     }
 
     /// The next complete frame; `Ok(None)` at end of stream. Cancel-safe:
@@ -49,8 +62,8 @@ impl Connection {
             if let Some(frame) = self.ready.pop_front() {
                 return Ok(Some(frame));
             }
-            let read = tokio::time::timeout(self.idle, self.stream.read(&mut self.buf)).await;
-            let n = match read {
+            let read = tokio::time::timeout_at(self.deadline, self.stream.read(&mut self.buf));
+            let n = match read.await {
                 Err(_) => return Err(ReadError::Idle),
                 Ok(Err(_)) => return Err(ReadError::Io),
                 Ok(Ok(n)) => n,
@@ -88,16 +101,21 @@ impl Connection {
         }
     }
 
-    /// Writes one reply line.
-    pub(crate) async fn send(&mut self, response: &Response) -> io::Result<()> {
-        let mut line = serde_json::to_vec(response).map_err(io::Error::other)?;
+    /// Writes one reply line (the reply is dropped once serialized, so a
+    /// large one is not held twice while the client reads it), then starts
+    /// the next request line's deadline.
+    pub(crate) async fn send(&mut self, response: Response) -> io::Result<()> {
+        let mut line = serde_json::to_vec(&response).map_err(io::Error::other)?;
+        drop(response);
         line.push(b'\n');
-        match tokio::time::timeout(self.idle, self.stream.write_all(&line)).await {
+        let written = match tokio::time::timeout(self.idle, self.stream.write_all(&line)).await {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "client is not reading",
             )),
-        }
+        };
+        self.deadline = Instant::now() + self.idle;
+        written
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod connection;
 mod privileges;
 mod reload;
 pub(crate) mod server;
+mod slots;
 pub(crate) mod sockets;
 mod startup;
 pub(crate) mod systemd;
@@ -32,6 +33,7 @@ use crate::logging;
 use crate::verify::Verifier;
 use crate::verify::usage::FLUSH_INTERVAL;
 pub use reload::ConfigSource;
+use slots::Slots;
 pub use startup::{StartError, check, dev_config, dev_hint, refuse_root_paths_as_non_root};
 
 async fn terminated() {
@@ -48,6 +50,13 @@ async fn terminated() {
         _ = int.recv() => logging::info("SIGINT received, shutting down"),
     }
 }
+
+/// Threads the control runtime may block at once (LMDB commits, Argon2
+/// under its own limit, account files). LMDB runs one write transaction at
+/// a time anyway; past this, requests queue instead of adding threads.
+const CONTROL_BLOCKING_THREADS: usize = 8;
+/// Per verify loop: only Argon2 runs there, under the daemon-wide limit.
+const VERIFY_BLOCKING_THREADS: usize = crate::tokens::POOL_MAX;
 
 /// Resolves when `stop` turns true.
 pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -92,7 +101,7 @@ fn spawn_verify_loops(
 ) -> Result<Vec<std::thread::JoinHandle<Result<(), StartError>>>, StartError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let loops = (cores / 2).clamp(1, 8);
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let slots = Slots::shared(limits.max_connections);
     let mut threads = Vec::with_capacity(loops);
     for i in 0..loops {
         let listener = listener
@@ -110,12 +119,15 @@ fn spawn_verify_loops(
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .thread_name("apitokend-verify")
+                    // Only Argon2 (a token's first use) leaves the loop,
+                    // and at most `argon2_concurrency` runs at once.
+                    .max_blocking_threads(VERIFY_BLOCKING_THREADS)
                     .build()
                     .map_err(|e| StartError(format!("cannot start a verify runtime: {e}")))?;
                 rt.block_on(async {
                     let listener = tokio::net::UnixListener::from_std(listener)
                         .map_err(|e| StartError(format!("cannot use the verify socket: {e}")))?;
-                    server::run_shared(listener, verifier, limits, slots, stopped(stop)).await;
+                    server::run(listener, verifier, limits, slots, stopped(stop)).await;
                     Ok::<(), StartError>(())
                 })?;
                 rt.shutdown_timeout(server::DRAIN_DEADLINE);
@@ -150,6 +162,7 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("apitokend")
+        .max_blocking_threads(CONTROL_BLOCKING_THREADS)
         .build()
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
     let state = Arc::clone(&prepared.state);
@@ -212,7 +225,15 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         // The listeners already accept (the kernel queues connections), so
         // this is the moment to say so.
         systemd::ready(&status);
-        server::run(control, control_handler, limits, stopped(stop_rx)).await;
+        let control_slots = Slots::control(limits.max_connections, limits.max_connections_per_uid);
+        server::run(
+            control,
+            control_handler,
+            limits,
+            control_slots,
+            stopped(stop_rx),
+        )
+        .await;
         for h in helpers {
             let _ = h.await;
         }

@@ -1,11 +1,14 @@
-//! Accept loop, connection limit and graceful shutdown.
+//! Accept loop, connection limits and graceful shutdown.
 //!
-//! `run(listener, handler, limits, shutdown)` takes a bound listener and a
-//! shutdown future so tests and socket activation can supply their own. A
-//! semaphore bounds connections: past the limit a client gets a one-line
-//! `too_many_connections` reply instead of a hang. On shutdown the loop
-//! stops accepting, each connection finishes the request it is running,
-//! and `run` returns once all are gone (or the drain deadline passes).
+//! `run(listener, handler, limits, slots, shutdown)` takes a bound
+//! listener and a shutdown future so tests and socket activation can
+//! supply their own. At accept the peer's credentials decide whether it
+//! gets a slot (`slots`): past its limit a client gets a one-line
+//! `too_many_connections` reply instead of a hang. The handler then says
+//! how the connection is served: a peer that may do nothing on the socket
+//! is answered one request and closed at once. On shutdown the loop stops
+//! accepting, each connection finishes the request it is running, and
+//! `run` returns once all are gone (or the drain deadline passes).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,18 +17,38 @@ use std::time::Duration;
 use apitokend_proto::framing::Frame;
 use apitokend_proto::{ErrorCode, Response};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
 use super::connection::{Connection, ReadError};
+use super::slots::{Busy, Slots, Ticket};
 use crate::accounts::Uid;
 use crate::authz::Peer;
 use crate::config::Limits;
 use crate::logging;
 
-/// Turns one request line from `peer` into a reply.
+/// How a connection is served, decided once its peer is known.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Requests until the client closes or goes quiet.
+    Serve,
+    /// A peer that may do nothing here: one request line, if it comes
+    /// within [`ONE_REQUEST_WITHIN`], gets its (refusal) reply, then the
+    /// connection is closed.
+    OneRequest,
+}
+
+/// How long a peer that may do nothing is given to send its one request.
+pub(crate) const ONE_REQUEST_WITHIN: Duration = Duration::from_secs(1);
+
+/// Serves one socket's connections.
 pub(crate) trait Handler: Send + Sync + 'static {
+    /// How connections from `peer` are served.
+    fn admission(self: &Arc<Self>, peer: &Peer) -> impl Future<Output = Admission> + Send;
+
+    /// Turns one request line from `peer` into a reply.
     fn handle(
         self: &Arc<Self>,
         peer: Peer,
@@ -33,29 +56,65 @@ pub(crate) trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Response> + Send;
 }
 
+fn internal(e: &tokio::task::JoinError) -> Response {
+    logging::error(&format!("request handler failed: {e}"));
+    Response::fail("", ErrorCode::Internal, "internal error")
+}
+
 /// Control requests commit to LMDB and may run Argon2: blocking pool.
-/// Relayed credentials are authenticated first, on the event loop (the
-/// verify path's cache and Argon2 limiter).
+/// A request that runs Argon2 first waits (on the event loop, holding no
+/// thread) for a turn under the daemon-wide Argon2 limit. Relayed
+/// credentials are authenticated before, on the event loop.
 impl Handler for crate::control::Control {
+    async fn admission(self: &Arc<Self>, peer: &Peer) -> Admission {
+        if peer.uid == Uid::ROOT {
+            return Admission::Serve;
+        }
+        let (control, peer) = (Arc::clone(self), peer.clone());
+        match tokio::task::spawn_blocking(move || control.may_act(&peer)).await {
+            Ok(true) => Admission::Serve,
+            Ok(false) | Err(_) => Admission::OneRequest,
+        }
+    }
+
     async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
+        // Relayed credentials are authenticated here, on the event loop
+        // (the verify path's cache, and the Argon2 limit).
         let (request, relayed) = match self.prepare(&peer, &line).await {
             Ok(prepared) => prepared,
             Err(reply) => return reply,
         };
         drop(line);
-        let control = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || control.run(&peer, request, relayed)).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                logging::error(&format!("request handler failed: {e}"));
-                Response::fail("", ErrorCode::Internal, "internal error")
+        let turn = if crate::control::Control::runs_argon2(&request) {
+            match self.argon2_turn().await {
+                Some(turn) => Some(turn),
+                None => {
+                    logging::error("the Argon2 limiter is closed");
+                    return Response::fail("", ErrorCode::Internal, "internal error");
+                }
             }
+        } else {
+            None
+        };
+        let control = Arc::clone(self);
+        let run = move || {
+            let _turn = turn;
+            control.run(&peer, request, relayed)
+        };
+        match tokio::task::spawn_blocking(run).await {
+            Ok(reply) => reply,
+            Err(e) => internal(&e),
         }
     }
 }
 
-/// Verifies answer from cache on the event loop; Argon2 is offloaded inside.
+/// Verifies answer from cache on the event loop; Argon2 is offloaded
+/// inside. Whoever reaches the socket (its mode decides) is served.
 impl Handler for crate::verify::Verifier {
+    async fn admission(self: &Arc<Self>, _peer: &Peer) -> Admission {
+        Admission::Serve
+    }
+
     async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
         self.handle_line(&peer, &line).await
     }
@@ -64,23 +123,13 @@ impl Handler for crate::verify::Verifier {
 /// How long shutdown waits for in-flight requests.
 pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Serves `listener` until `shutdown`; `slots` may be shared with other
+/// accept loops (several event loops serving duplicates of one socket).
 pub(crate) async fn run<H: Handler>(
     listener: UnixListener,
     handler: Arc<H>,
     limits: Limits,
-    shutdown: impl Future<Output = ()>,
-) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    run_shared(listener, handler, limits, slots, shutdown).await;
-}
-
-/// Like [`run`], with the connection limit shared with other accept loops
-/// (several event loops serving duplicates of one listening socket).
-pub(crate) async fn run_shared<H: Handler>(
-    listener: UnixListener,
-    handler: Arc<H>,
-    limits: Limits,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -92,18 +141,18 @@ pub(crate) async fn run_shared<H: Handler>(
             // Reap finished connections so the set stays small.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match Arc::clone(&slots).try_acquire_owned() {
-                    Ok(permit) => {
-                        let handler = Arc::clone(&handler);
-                        let limits = limits.clone();
-                        let stop = stop_rx.clone();
-                        connections.spawn(async move {
-                            serve(stream, handler, &limits, stop).await;
-                            drop(permit);
-                        });
+                Ok((stream, _)) => {
+                    let Some(peer) = peer_of(&stream) else { continue };
+                    match slots.admit(&peer) {
+                        Ok(ticket) => {
+                            let handler = Arc::clone(&handler);
+                            let limits = limits.clone();
+                            let stop = stop_rx.clone();
+                            connections.spawn(serve(stream, peer, ticket, handler, limits, stop));
+                        }
+                        Err(busy) => refuse_busy(&stream, busy),
                     }
-                    Err(_) => refuse_busy(&stream),
-                },
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     // EMFILE and the like: back off instead of spinning.
@@ -122,12 +171,29 @@ pub(crate) async fn run_shared<H: Handler>(
     }
 }
 
-fn refuse_busy(stream: &UnixStream) {
-    let reply = Response::fail(
-        "",
-        ErrorCode::TooManyConnections,
-        "The daemon is at its connection limit; try again shortly.",
-    );
+/// The kernel's word on who connected (read at accept, before any byte).
+fn peer_of(stream: &UnixStream) -> Option<Peer> {
+    match stream.peer_cred() {
+        Ok(cred) => Some(Peer {
+            uid: Uid(cred.uid()),
+            pid: cred.pid(),
+        }),
+        Err(e) => {
+            logging::warn(&format!("cannot read peer credentials: {e}"));
+            None
+        }
+    }
+}
+
+fn refuse_busy(stream: &UnixStream, busy: Busy) {
+    let reason = match busy {
+        Busy::Full => "The daemon is at its connection limit; try again shortly.".to_owned(),
+        Busy::PerUid(n) => format!(
+            "This user already holds {n} connections to the daemon, the most allowed per user; \
+             close some and try again."
+        ),
+    };
+    let reply = Response::fail("", ErrorCode::TooManyConnections, reason);
     if let Ok(mut line) = serde_json::to_vec(&reply) {
         line.push(b'\n');
         // A fresh socket's buffer takes one short line without blocking.
@@ -137,25 +203,21 @@ fn refuse_busy(stream: &UnixStream) {
 
 async fn serve<H: Handler>(
     stream: UnixStream,
+    peer: Peer,
+    _ticket: Ticket,
     handler: Arc<H>,
-    limits: &Limits,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let peer = match stream.peer_cred() {
-        Ok(cred) => Peer {
-            uid: Uid(cred.uid()),
-            pid: cred.pid(),
-        },
-        Err(e) => {
-            logging::warn(&format!("cannot read peer credentials: {e}"));
-            return;
-        }
-    };
     let mut conn = Connection::new(
         stream,
         limits.max_request_bytes,
         Duration::from_secs(limits.idle_timeout_secs),
     );
+    let admission = handler.admission(&peer).await;
+    if admission == Admission::OneRequest {
+        conn.shorten_deadline(ONE_REQUEST_WITHIN);
+    }
     let mut stopping = false;
     loop {
         // Once stopping, answer only what has already arrived, then close.
@@ -190,7 +252,7 @@ async fn serve<H: Handler>(
             ),
             Ok(None) | Err(ReadError::Idle | ReadError::Io) => return,
         };
-        if conn.send(&reply).await.is_err() {
+        if conn.send(reply).await.is_err() || admission == Admission::OneRequest {
             return;
         }
     }

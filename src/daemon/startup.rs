@@ -155,8 +155,9 @@ pub(super) struct Prepared {
 }
 
 /// Raises the open-file soft limit to the hard limit: each connection is a
-/// descriptor, and the usual soft limit (1024) is below two full sockets'
-/// worth of `max_connections`. Best effort (a seccomp filter or a low hard
+/// descriptor, and the usual soft limit (1024) is below three times
+/// `max_connections` (the verify socket, the control socket's shared
+/// slots and root's own). Best effort (a seccomp filter or a low hard
 /// limit may forbid it); says so when the limit stays too low.
 fn raise_fd_limit(config: &Config) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -168,11 +169,11 @@ fn raise_fd_limit(config: &Config) {
     } else {
         soft
     };
-    let wanted = (config.limits.max_connections as u64).saturating_mul(2) + 64;
+    let wanted = (config.limits.max_connections as u64).saturating_mul(3) + 64;
     if soft < wanted {
         eprintln!(
             "apitokend: warning: open-file limit {soft} is below {wanted} \
-             (2 × max_connections + 64); raise LimitNOFILE"
+             (3 × max_connections + 64); raise LimitNOFILE"
         );
     }
 }

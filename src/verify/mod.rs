@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use apitokend_proto::{ErrorCode, Response};
 use serde_json::{Map, Value, json};
-use tokio::sync::Semaphore;
 
 use crate::accounts::Lookup;
 use crate::acl::{self, Holdings};
@@ -45,7 +44,6 @@ pub(crate) const COMMAND: &str = "verify";
 #[derive(Debug)]
 pub struct Verifier {
     state: Arc<State>,
-    argon2_slots: Arc<Semaphore>,
     /// Imported tokens proven and waiting for their Argon2id verifier.
     upgrades: Arc<Upgrades>,
 }
@@ -112,11 +110,8 @@ fn holdings_list(h: &Holdings) -> Vec<&str> {
 
 impl Verifier {
     pub fn new(state: Arc<State>) -> Verifier {
-        // Leave a core for cached verifies while Argon2 runs.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Verifier {
             state,
-            argon2_slots: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
             upgrades: Arc::default(),
         }
     }
@@ -343,11 +338,12 @@ impl Verifier {
         if tokens::scheme(&record.verifier) == Scheme::Interim {
             return self.load_imported(index, record, fresh, digest);
         }
-        let _slot = self
-            .argon2_slots
-            .acquire()
+        // A turn under the daemon-wide limit (control requests share it).
+        let _turn = self
+            .state
+            .argon2_turn()
             .await
-            .map_err(|_| internal("the Argon2 limiter is closed"))?;
+            .ok_or_else(|| internal("the Argon2 limiter is closed"))?;
         // Another request may have verified this token while we waited.
         if let Some(s) = self.state.verified.get(&index)
             && s.verifier == record.verifier
@@ -397,7 +393,6 @@ impl Verifier {
         self.state.verified.insert(index, Arc::clone(&fresh));
         self.upgrades.queue(
             Arc::clone(&self.state),
-            Arc::clone(&self.argon2_slots),
             Job {
                 owner: record.owner,
                 name: record.name,

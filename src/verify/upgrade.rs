@@ -5,8 +5,9 @@
 //! (its digest matches) is the first moment the daemon can compute
 //! Argon2id(digest) again, since nothing stored lets it recover the digest.
 //! The verify answers at once; the upgrade (one Argon2id hash, one write
-//! transaction) is queued: a task waits for an Argon2 slot, the same
-//! limiter first-use verifies take, so cached verifies keep their core,
+//! transaction) is queued: a task waits for a turn under the daemon-wide
+//! Argon2 limit (`State`, the one every Argon2 caller takes), so cached
+//! verifies keep their core and Argon2's memory stays bounded,
 //! then runs both on the blocking pool. Nothing of it runs on an event
 //! loop, and the write transaction begins and commits inside one
 //! synchronous call. A token proven again before its upgrade ran is queued
@@ -15,8 +16,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::Semaphore;
 
 use super::cache::{Snapshot, VerifiedCache};
 use crate::logging;
@@ -94,7 +93,7 @@ pub(crate) struct Upgrades {
 impl Upgrades {
     /// Queues `job` unless the same token is already queued or the queue
     /// is full. Must be called inside a tokio runtime.
-    pub(crate) fn queue(self: &Arc<Self>, state: Arc<State>, slots: Arc<Semaphore>, job: Job) {
+    pub(crate) fn queue(self: &Arc<Self>, state: Arc<State>, job: Job) {
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             if pending.len() >= MAX_PENDING || !pending.insert(job.index) {
@@ -104,7 +103,7 @@ impl Upgrades {
         let upgrades = Arc::clone(self);
         tokio::spawn(async move {
             let index = job.index;
-            if let Ok(_slot) = slots.acquire_owned().await {
+            if let Some(_turn) = state.argon2_turn().await {
                 let generation = job.generation;
                 let interim = job.interim.clone();
                 let worker = Arc::clone(&state);
