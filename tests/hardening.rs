@@ -966,7 +966,6 @@ fn the_running_daemon_is_not_dumpable() {
 /// The unit bounds the daemon's memory and tasks, so even a bug past every
 /// limit above cannot take the machine.
 #[test]
-#[ignore = "fails until fix 1"]
 fn the_unit_bounds_memory_and_tasks() {
     let unit = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/apitokend.service"),
