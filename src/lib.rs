@@ -48,6 +48,7 @@ pub mod daemon;
 pub(crate) mod decode;
 pub mod iplist;
 pub mod logging;
+pub(crate) mod reply;
 pub(crate) mod sessions;
 pub mod state;
 pub mod store;

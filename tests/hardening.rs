@@ -256,9 +256,13 @@ fn a_plain_users_idle_connections_are_closed_at_once() {
         let _ = c.write_all(b" ");
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut rest = Vec::new();
+        // EOF, or a reset when the daemon closed with our byte unread.
         let closed = c.read_to_end(&mut rest);
         assert!(
-            closed.is_ok(),
+            closed.as_ref().map_or_else(
+                |e| !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                |_| true
+            ),
             "a plain user's connection was still open after 5 s: {closed:?}"
         );
     }

@@ -39,6 +39,9 @@ pub fn token_str(t: &Plain) -> &str {
 pub struct Scenario {
     pub state: PathBuf,
     pub verify_socket: PathBuf,
+    /// Used by the storm bench only.
+    #[allow(dead_code)]
+    pub control_socket: PathBuf,
     config: PathBuf,
     log: PathBuf,
     /// The daemon's own state type, opened on the scenario's config.
@@ -76,6 +79,7 @@ impl Scenario {
         Scenario {
             state,
             verify_socket,
+            control_socket: control,
             config,
             log: root.join("daemon.stderr"),
             shared,
@@ -161,7 +165,9 @@ impl Scenario {
             .open(&self.log)
             .unwrap();
         let t0 = Instant::now();
-        let mut child = Command::new(DAEMON)
+        // Another build of the daemon (e.g. before a change) may be measured.
+        let daemon = std::env::var_os("APITOKEND_BENCH_DAEMON").unwrap_or_else(|| DAEMON.into());
+        let mut child = Command::new(daemon)
             .arg("--config")
             .arg(&self.config)
             .stdin(Stdio::null())

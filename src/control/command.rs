@@ -149,6 +149,8 @@ impl Command {
             Command::Create | Command::GetDetails | Command::ImportAccesshash => true,
             Command::Status
             | Command::Applist
+            | Command::SessionInfo
+            | Command::SessionTicket
             | Command::ImportCpanelTokens
             | Command::List
             | Command::Update

@@ -38,6 +38,7 @@ use crate::audit;
 use crate::authz::{self, Actor, Caller, Decision, Peer, Uid};
 use crate::decode::{self, Undecodable};
 use crate::logging;
+use crate::reply::Reply;
 use crate::sessions;
 use crate::state::State;
 use crate::verify::Verifier;
@@ -123,7 +124,7 @@ impl Control {
                     "relayed credentials are not accepted here",
                 )
             }
-            Ok(request) => self.handle(peer, request, None),
+            Ok(request) => self.handle(peer, request, None).into_response(),
             Err(refused) => self.refuse_unparsed(peer, refused),
         }
     }
@@ -197,24 +198,24 @@ impl Control {
     }
 
     /// Runs a prepared request (blocking pool: LMDB commits, Argon2).
-    pub(crate) fn run(&self, peer: &Peer, request: Request, relayed: Option<Relayed>) -> Response {
+    pub(crate) fn run(&self, peer: &Peer, request: Request, relayed: Option<Relayed>) -> Reply {
         self.handle(peer, request, relayed)
     }
 
-    fn handle(&self, peer: &Peer, mut request: Request, relayed: Option<Relayed>) -> Response {
+    fn handle(&self, peer: &Peer, mut request: Request, relayed: Option<Relayed>) -> Reply {
         let Some(command) = Command::parse(&request.command) else {
             let reason = format!(
                 "{}.",
                 decode::unknown_command(&request.command, &command::hint(&request.command))
             );
-            return self.refuse_unparsed(
+            return Reply::from(self.refuse_unparsed(
                 peer,
                 Undecodable {
                     code: ErrorCode::UnknownCommand,
                     command: crate::text::shown(&request.command, decode::COMMAND_SHOWN),
                     reason,
                 },
-            );
+            ));
         };
         let name = command.name();
         // Names for the audit line, taken before the command consumes args.
@@ -232,13 +233,20 @@ impl Control {
             who.owner = Params(&request.args).single("user").ok().flatten();
         }
         let (response, changed) = match result {
-            Ok(done) => (
-                Response::ok(name, done.data).with_warnings(done.warnings),
-                done.changed,
-            ),
+            Ok(done) => {
+                let ok = Response::ok(name, done.data).with_warnings(done.warnings);
+                let reply = match done.json {
+                    Some(json) => Reply::rendered(ok, json),
+                    None => Reply::from(ok),
+                };
+                (reply, done.changed)
+            }
             Err(f) => {
                 let reason = format!("{}: {}", command.failure_prefix(), f.why);
-                (Response::fail(name, f.code, reason), Vec::new())
+                (
+                    Reply::from(Response::fail(name, f.code, reason)),
+                    Vec::new(),
+                )
             }
         };
         if command.mutates() || !response.is_ok() {
@@ -263,8 +271,8 @@ impl Control {
                         .as_ref()
                         .and_then(|r| r.session.as_ref())
                         .map(|s| s.method.name()),
-                    error: response.metadata.error.as_deref(),
-                    reason: &response.metadata.reason,
+                    error: response.metadata().error.as_deref(),
+                    reason: &response.metadata().reason,
                     ..audit::Event::default()
                 },
             );

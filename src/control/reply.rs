@@ -11,6 +11,8 @@ use crate::store::TokenRecord;
 #[derive(Debug, Default)]
 pub(crate) struct Done {
     pub(crate) data: Option<Value>,
+    /// The data already rendered as JSON text (instead of `data`).
+    pub(crate) json: Option<Vec<u8>>,
     pub(crate) changed: Vec<String>,
     /// `metadata.warnings` of the reply.
     pub(crate) warnings: Vec<String>,
@@ -22,6 +24,14 @@ impl Done {
             data: Some(data),
             changed: Vec::new(),
             warnings: Vec::new(),
+            json: None,
+        }
+    }
+
+    pub(super) fn rendered(json: Vec<u8>) -> Done {
+        Done {
+            json: Some(json),
+            ..Done::default()
         }
     }
 
@@ -30,6 +40,7 @@ impl Done {
             data: Some(data),
             changed,
             warnings: Vec::new(),
+            json: None,
         }
     }
 

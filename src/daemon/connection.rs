@@ -12,11 +12,12 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
-use apitokend_proto::Response;
 use apitokend_proto::framing::{Frame, LineFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::Instant;
+
+use crate::reply::Reply;
 
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -101,13 +102,11 @@ impl Connection {
         }
     }
 
-    /// Writes one reply line (the reply is dropped once serialized, so a
+    /// Writes one reply line (the reply is gone once serialized, so a
     /// large one is not held twice while the client reads it), then starts
     /// the next request line's deadline.
-    pub(crate) async fn send(&mut self, response: Response) -> io::Result<()> {
-        let mut line = serde_json::to_vec(&response).map_err(io::Error::other)?;
-        drop(response);
-        line.push(b'\n');
+    pub(crate) async fn send(&mut self, reply: Reply) -> io::Result<()> {
+        let line = reply.into_line().map_err(io::Error::other)?;
         let written = match tokio::time::timeout(self.idle, self.stream.write_all(&line)).await {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(

@@ -27,6 +27,7 @@ use crate::accounts::Uid;
 use crate::authz::Peer;
 use crate::config::Limits;
 use crate::logging;
+use crate::reply::Reply;
 
 /// How a connection is served, decided once its peer is known.
 #[must_use]
@@ -53,12 +54,12 @@ pub(crate) trait Handler: Send + Sync + 'static {
         self: &Arc<Self>,
         peer: Peer,
         line: Zeroizing<Vec<u8>>,
-    ) -> impl Future<Output = Response> + Send;
+    ) -> impl Future<Output = Reply> + Send;
 }
 
-fn internal(e: &tokio::task::JoinError) -> Response {
+fn internal(e: &tokio::task::JoinError) -> Reply {
     logging::error(&format!("request handler failed: {e}"));
-    Response::fail("", ErrorCode::Internal, "internal error")
+    Reply::from(Response::fail("", ErrorCode::Internal, "internal error"))
 }
 
 /// Control requests commit to LMDB and may run Argon2: blocking pool.
@@ -77,12 +78,12 @@ impl Handler for crate::control::Control {
         }
     }
 
-    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
+    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Reply {
         // Relayed credentials are authenticated here, on the event loop
         // (the verify path's cache, and the Argon2 limit).
         let (request, relayed) = match self.prepare(&peer, &line).await {
             Ok(prepared) => prepared,
-            Err(reply) => return reply,
+            Err(reply) => return Reply::from(reply),
         };
         drop(line);
         let turn = if crate::control::Control::runs_argon2(&request) {
@@ -90,7 +91,7 @@ impl Handler for crate::control::Control {
                 Some(turn) => Some(turn),
                 None => {
                     logging::error("the Argon2 limiter is closed");
-                    return Response::fail("", ErrorCode::Internal, "internal error");
+                    return Reply::from(Response::fail("", ErrorCode::Internal, "internal error"));
                 }
             }
         } else {
@@ -115,8 +116,8 @@ impl Handler for crate::verify::Verifier {
         Admission::Serve
     }
 
-    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Response {
-        self.handle_line(&peer, &line).await
+    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Reply {
+        Reply::from(self.handle_line(&peer, &line).await)
     }
 }
 
@@ -242,14 +243,14 @@ async fn serve<H: Handler>(
                 }
                 handler.handle(peer.clone(), line).await
             }
-            Ok(Some(Frame::TooLong)) => Response::fail(
+            Ok(Some(Frame::TooLong)) => Reply::from(Response::fail(
                 "",
                 ErrorCode::RequestTooLarge,
                 format!(
                     "The request line exceeds {} bytes.",
                     limits.max_request_bytes
                 ),
-            ),
+            )),
             Ok(None) | Err(ReadError::Idle | ReadError::Io) => return,
         };
         if conn.send(reply).await.is_err() || admission == Admission::OneRequest {
