@@ -11,9 +11,10 @@
 //! 100 ms, as a cPanel hook would. Reported: the daemon's RSS before, peak
 //! (VmHWM) and after, its most threads, connections served and refused,
 //! get_details answered, cached-verify latency during the storm against
-//! the same measure without it, root's latency; then the peak RSS of one
+//! the same measure without it, root's latency; and the peak RSS of one
 //! `api_token_list` of an owner at `limits.max_tokens_per_user` (1,000)
-//! tokens. A table, then one JSON line. `APITOKEND_BENCH_DAEMON` measures
+//! tokens, measured first, on the fresh daemon. A table, then one JSON
+//! line. `APITOKEND_BENCH_DAEMON` measures
 //! another build (e.g. the daemon before the fix).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -246,6 +247,15 @@ fn main() {
         .map(|t| load::verify_request("root", token_str(t)))
         .collect();
     load::each_once(&sc.verify_socket, &cached, Expect::Ok);
+    progress("one list at the per-owner cap (before the storm)");
+    let rss_list_before = d.mem().rss_kib;
+    std::fs::write(format!("/proc/{}/clear_refs", d.pid), "5").unwrap();
+    let request = line(&json!({"command": "api_token_list", "user": LIST_OWNER}));
+    let (reply, list_took) = call_once(&sc.control_socket, &request);
+    let listed = reply["data"]["tokens"].as_object().map_or(0, |t| t.len());
+    assert_eq!(listed, LIST_TOKENS, "{}", reply["metadata"]);
+    let reply_bytes = serde_json::to_vec(&reply).unwrap().len();
+    let list_peak = d.mem().hwm_kib;
     let secs: f64 = env_or("APITOKEND_BENCH_SECS", 10.0);
     progress("cached verify without the storm");
     let quiet = load::closed_loop(
@@ -257,16 +267,6 @@ fn main() {
     );
     progress("the storm");
     let st = storm(&d, &sc, token_str(&theirs[0]), &cached);
-    progress("one list at the per-owner cap");
-    std::thread::sleep(Duration::from_millis(500));
-    let rss_list_before = d.mem().rss_kib;
-    std::fs::write(format!("/proc/{}/clear_refs", d.pid), "5").unwrap();
-    let request = line(&json!({"command": "api_token_list", "user": LIST_OWNER}));
-    let (reply, list_took) = call_once(&sc.control_socket, &request);
-    let listed = reply["data"]["tokens"].as_object().map_or(0, |t| t.len());
-    assert_eq!(listed, LIST_TOKENS, "{}", reply["metadata"]);
-    let reply_bytes = serde_json::to_vec(&reply).unwrap().len();
-    let list_peak = d.mem().hwm_kib;
     assert_eq!(d.stop(), Some(0), "the daemon did not stop cleanly");
 
     let pct = |v: &[f64], q: f64| {

@@ -4,37 +4,45 @@
 //!
 //! ```text
 //! control request (control socket, mode 0666: anyone connects, authz decides)
-//!   daemon::server      accept, connection limit, shutdown drain
-//!   daemon::connection  one NDJSON line ≤ max_request_bytes, idle timeout
-//!   control             (blocking pool) decode ─► control::command::Command
+//!   daemon::server      accept, shutdown drain; daemon::slots: root's own
+//!                       slots, per-uid limit; a peer that may do nothing
+//!                       gets one request
+//!   daemon::connection  one NDJSON line ≤ max_request_bytes, whole-line
+//!                       deadline
+//!   control             decode ─► control::command::Command; an Argon2
+//!                       command waits for a turn (state), then runs on
+//!                       the blocking pool
 //!     authz             SO_PEERCRED uid ─► root / reseller / other; one match
 //!     control::{create, list, update, revoke, details, account_events,
 //!               lockout_admin, import}   one file per command family, using
 //!               control::params (WHM `-N` parameters), control::validate
 //!     store             LMDB, one synchronous write transaction per change
 //!     audit             audit line, cPanel accounting log
-//!   ─► proto::Response, one line back
+//!   ─► reply (a Response, or its data pre-rendered), one line back
 //!
 //! verify (verify socket, mode 0660 root:verify group: the kernel decides)
 //!   daemon::server, daemon::connection   as above, on the verify loops
 //!   verify              decode, verify::request (arguments)
-//!     verify::lockout   refuse a locked-out address first
+//!     verify::lockout   refuse a locked-out caller first (an IPv4
+//!                       address, or an IPv6 /64)
 //!     accounts          the owner now: suspended? what it holds
 //!     tokens            SHA-512 + HMAC index ─► store index lookup
 //!     verify::cache     hit when the record generation matches, else
-//!                       store record + Argon2 (blocking pool, bounded);
-//!                       an imported token's interim verifier instead,
-//!                       and verify::upgrade queues its Argon2id
+//!                       store record + Argon2 (blocking pool, under the
+//!                       daemon-wide Argon2 limit in state); an imported
+//!                       token's interim verifier instead, and
+//!                       verify::upgrade queues its Argon2id
 //!     acl, iplist       expiry, address list, function table
 //!     verify::usage     last use in memory (written in batches)
 //!   ─► proto::Response
 //! ```
 //!
 //! Shared by both: `state` (the state both paths hold: store, pepper,
-//! hasher, accounts, lockout, usage, clock, tables), `decode` (one request
-//! decoder), `config`, `clock`, `logging`, `text`. Around them: `daemon`
-//! (start-up, sockets, privileges, systemd, reload) and `cli` (the
-//! `apitoken` client, which only speaks the sockets).
+//! hasher, the Argon2 limit, accounts, lockout, usage, clock, tables),
+//! `decode` (one request decoder), `reply`, `config`, `clock`, `logging`,
+//! `text`. Around them: `daemon` (start-up, sockets, privileges, systemd,
+//! reload) and `cli` (the `apitoken` client, which only speaks the
+//! sockets).
 
 pub(crate) mod accounts;
 pub mod acl;

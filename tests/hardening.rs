@@ -573,6 +573,7 @@ fn a_stalled_syslog_never_freezes_verify() {
         }
     }
     assert!(dropped.is_some(), "no count of dropped lines was logged");
+    eprintln!("drained: {}", dropped.unwrap_or_default().trim());
 }
 
 /// Refused requests from peers that may do nothing (a plain user) are
@@ -603,6 +604,7 @@ fn refusals_of_peers_that_may_do_nothing_are_rate_limited_in_the_log() {
         })
         .count();
     let allowed = 10 + 10 * usize::try_from(secs).unwrap();
+    eprintln!("{lines} audit lines for {SENT} refusals in about {secs} s");
     assert!(
         lines <= allowed,
         "{lines} audit lines for {SENT} refusals in {secs} s (at most {allowed})"

@@ -5,11 +5,13 @@
 //! hit when the record generation matches, then the live checks that must
 //! see changes at once: account (suspension, current reseller privileges),
 //! expiry, IP list and the function table. Argon2 runs only the first time
-//! this process sees a token, on the blocking pool behind a semaphore, so a
-//! burst of first uses never stalls cached verifies. A token imported from
-//! cPanel is checked against its interim verifier instead and its Argon2id
-//! verifier is computed and stored off the loop (`upgrade`). No write
-//! transaction here: last use goes to the in-memory usage tracker.
+//! this process sees a token, on the blocking pool under the daemon-wide
+//! Argon2 limit (`State`, shared with the control socket), so a burst of
+//! first uses, or of control requests, never stalls cached verifies. A
+//! token imported from cPanel is checked against its interim verifier
+//! instead and its Argon2id verifier is computed and stored off the loop
+//! (`upgrade`, under the same limit). No write transaction here: last use
+//! goes to the in-memory usage tracker.
 
 pub(crate) mod cache;
 pub(crate) mod lockout;
