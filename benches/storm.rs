@@ -12,7 +12,7 @@
 //! (VmHWM) and after, its most threads, connections served and refused,
 //! get_details answered, cached-verify latency during the storm against
 //! the same measure without it, root's latency; and the peak RSS of one
-//! `api_token_list` of an owner at `limits.max_tokens_per_user` (1,000)
+//! `api_token_list` of an owner at `limits.max_tokens_per_user` (10,000)
 //! tokens, measured first, on the fresh daemon. A table, then one JSON
 //! line. `APITOKEND_BENCH_DAEMON` measures
 //! another build (e.g. the daemon before the fix).
@@ -39,7 +39,7 @@ use setup::{CHEAP_ARGON2, token_str};
 
 const RESELLER: &str = "apitokstorm";
 const LIST_OWNER: &str = "lister";
-const LIST_TOKENS: usize = 1000;
+const LIST_TOKENS: usize = 10_000;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -231,7 +231,7 @@ fn main() {
         "storm",
         &format!("{RESELLER}:all\n{LIST_OWNER}:all\n"),
     );
-    progress("seeding 64 hot tokens, the reseller's token and 1,000 tokens to list");
+    progress("seeding 64 hot tokens, the reseller's token and 10,000 tokens to list");
     let hot = sc.seed(64, &CHEAP_ARGON2, &|i| {
         ("root".into(), format!("hot{i:02}"))
     });

@@ -119,7 +119,7 @@ impl Default for Limits {
             max_connections_per_uid: 16,
             max_request_bytes: apitokend_proto::DEFAULT_MAX_LINE,
             idle_timeout_secs: 60,
-            max_tokens_per_user: 1000,
+            max_tokens_per_user: 10_000,
         }
     }
 }
