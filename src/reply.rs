@@ -48,13 +48,11 @@ impl Reply {
             line.push(b'\n');
             return Ok(line);
         };
-        let meta = serde_json::to_vec(&self.response.metadata)?;
-        let mut line = Vec::with_capacity(data.len() + meta.len() + 24);
-        line.extend_from_slice(b"{\"data\":");
-        line.extend_from_slice(&data);
-        drop(data);
+        // Around the data, in its own buffer: a large reply is not copied.
+        let mut line = data;
+        line.splice(0..0, b"{\"data\":".iter().copied());
         line.extend_from_slice(b",\"metadata\":");
-        line.extend_from_slice(&meta);
+        serde_json::to_writer(&mut line, &self.response.metadata)?;
         line.extend_from_slice(b"}\n");
         Ok(line)
     }

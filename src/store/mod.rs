@@ -170,13 +170,43 @@ impl Store {
 
     /// All of `owner`'s tokens, ordered by name.
     pub fn list(&self, owner: &str) -> Result<Vec<TokenRecord>> {
-        let rtxn = self.read()?;
         let mut out = Vec::new();
-        for item in self.records.prefix_iter(&rtxn, &owner_prefix(owner))? {
-            let (_, v) = item?;
-            out.push(decode(v)?);
-        }
+        self.each(owner, |rec| {
+            out.push(rec);
+            Ok::<(), StoreError>(())
+        })?;
         Ok(out)
+    }
+
+    /// How many tokens `owner` has (keys only: nothing is decoded).
+    pub fn count(&self, owner: &str) -> Result<usize> {
+        let rtxn = self.read()?;
+        let mut n = 0;
+        for item in self.records.prefix_iter(&rtxn, &owner_prefix(owner))? {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Calls `f` with each of `owner`'s tokens in name order, from one read
+    /// transaction, collecting nothing (a list at the per-owner cap is
+    /// rendered as it is read). Stops at `f`'s first error.
+    pub fn each<E: From<StoreError>>(
+        &self,
+        owner: &str,
+        mut f: impl FnMut(TokenRecord) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let rtxn = self.read()?;
+        let iter = self
+            .records
+            .prefix_iter(&rtxn, &owner_prefix(owner))
+            .map_err(StoreError::from)?;
+        for item in iter {
+            let (_, v) = item.map_err(StoreError::from)?;
+            f(decode(v)?)?;
+        }
+        Ok(())
     }
 
     /// How many tokens each owner has, by owner name (keys only: no
