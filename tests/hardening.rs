@@ -277,21 +277,26 @@ fn root_gets_a_slot_while_a_plain_user_holds_connections() {
     let d = Daemon::builder()
         .config("[limits]\nmax_connections = 16\nidle_timeout_secs = 60\n")
         .start();
-    // Every slot, retrying while the harness's readiness probe holds one:
-    // a connection that got no refusal within 0.2 s holds a slot.
+    // As many slots as the daemon lets it hold (every one, before the
+    // fix), topped up for 3 s while the harness's readiness probe holds
+    // one: a connection with no refusal after 0.1 s holds a slot.
     let held = as_user(&plain, || {
-        let mut held = Vec::new();
-        for _ in 0..500 {
-            if held.len() == 16 {
-                break;
-            }
-            let mut c = UnixStream::connect(&d.socket).unwrap();
-            let _ = c.write_all(b" ");
-            c.set_read_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            match c.read(&mut [0u8; 1]) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => held.push(c),
-                _ => std::thread::sleep(Duration::from_millis(10)),
+        let mut held: Vec<UnixStream> = Vec::new();
+        let until = Instant::now() + Duration::from_secs(3);
+        while held.len() < 16 && Instant::now() < until {
+            let fresh: Vec<UnixStream> = (held.len()..16)
+                .map(|_| {
+                    let mut c = UnixStream::connect(&d.socket).unwrap();
+                    let _ = c.write_all(b" ");
+                    c.set_nonblocking(true).unwrap();
+                    c
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(100));
+            for mut c in fresh {
+                if matches!(c.read(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock) {
+                    held.push(c);
+                }
             }
         }
         held

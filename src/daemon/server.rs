@@ -205,17 +205,26 @@ fn refuse_busy(stream: &UnixStream, busy: Busy) {
 async fn serve<H: Handler>(
     stream: UnixStream,
     peer: Peer,
-    _ticket: Ticket,
+    ticket: Ticket,
     handler: Arc<H>,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut conn = Connection::new(
-        stream,
-        limits.max_request_bytes,
-        Duration::from_secs(limits.idle_timeout_secs),
-    );
-    let admission = handler.admission(&peer).await;
+    let idle = Duration::from_secs(limits.idle_timeout_secs);
+    // Identifying the peer reads account files: bounded like a request.
+    let admission = tokio::time::timeout(idle, handler.admission(&peer))
+        .await
+        .unwrap_or(Admission::OneRequest);
+    // Peers that may do nothing share a few slots; past them they are
+    // turned away at once, so they cannot hold the shared ones.
+    let _ticket = match admission {
+        Admission::Serve => ticket,
+        Admission::OneRequest => match ticket.for_one_request() {
+            Ok(ticket) => ticket,
+            Err(busy) => return refuse_busy(&stream, busy),
+        },
+    };
+    let mut conn = Connection::new(stream, limits.max_request_bytes, idle);
     if admission == Admission::OneRequest {
         conn.shorten_deadline(ONE_REQUEST_WITHIN);
     }

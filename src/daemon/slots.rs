@@ -6,7 +6,12 @@
 //! other peer can take (root's CLI and cPanel's hook scripts, which run as
 //! root, always get in), and no other uid may hold more than
 //! `max_connections_per_uid` at once, so one local user or reseller cannot
-//! fill the socket. The verify socket is reachable only by its group
+//! fill the socket. Peers that may do nothing there (see
+//! `authz::may_act`; known only once they are identified, just after
+//! accept) also share a small pool of their own, an eighth of
+//! `max_connections`: past it they are turned away at once, so many such
+//! uids together cannot hold the slots resellers need either. The verify
+//! socket is reachable only by its group
 //! (trusted services, a web server often being one uid) and keeps the
 //! shared limit alone.
 
@@ -23,6 +28,8 @@ pub(crate) struct Slots {
     shared: Arc<Semaphore>,
     root: Option<Arc<Semaphore>>,
     per_uid: Option<PerUid>,
+    /// Held, besides a shared slot, by a peer that may do nothing.
+    one_request: Option<Arc<Semaphore>>,
 }
 
 #[derive(Debug)]
@@ -46,6 +53,22 @@ pub(crate) enum Busy {
 pub(crate) struct Ticket {
     _permit: OwnedSemaphorePermit,
     counted: Option<(Arc<Slots>, Uid)>,
+    one_request: Option<OwnedSemaphorePermit>,
+    slots: Arc<Slots>,
+}
+
+impl Ticket {
+    /// The peer turned out to be one that may do nothing: it also needs
+    /// one of their few slots (the socket has such a pool).
+    pub(crate) fn for_one_request(mut self) -> Result<Ticket, Busy> {
+        if let Some(pool) = &self.slots.one_request {
+            let permit = Arc::clone(pool)
+                .try_acquire_owned()
+                .map_err(|_| Busy::Full)?;
+            self.one_request = Some(permit);
+        }
+        Ok(self)
+    }
 }
 
 impl Drop for Ticket {
@@ -71,6 +94,7 @@ impl Slots {
             shared: Arc::new(Semaphore::new(max)),
             root: None,
             per_uid: None,
+            one_request: None,
         })
     }
 
@@ -83,6 +107,7 @@ impl Slots {
                 limit: per_uid,
                 held: Mutex::new(HashMap::new()),
             }),
+            one_request: Some(Arc::new(Semaphore::new((max / 8).max(1)))),
         })
     }
 
@@ -94,19 +119,13 @@ impl Slots {
             let permit = Arc::clone(root)
                 .try_acquire_owned()
                 .map_err(|_| Busy::Full)?;
-            return Ok(Ticket {
-                _permit: permit,
-                counted: None,
-            });
+            return Ok(self.ticket(permit, None));
         }
         let Some(per_uid) = &self.per_uid else {
             let permit = Arc::clone(&self.shared)
                 .try_acquire_owned()
                 .map_err(|_| Busy::Full)?;
-            return Ok(Ticket {
-                _permit: permit,
-                counted: None,
-            });
+            return Ok(self.ticket(permit, None));
         };
         let mut held = per_uid.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.get(&peer.uid).is_some_and(|&n| n >= per_uid.limit) {
@@ -116,10 +135,16 @@ impl Slots {
             .try_acquire_owned()
             .map_err(|_| Busy::Full)?;
         *held.entry(peer.uid).or_insert(0) += 1;
-        Ok(Ticket {
+        Ok(self.ticket(permit, Some(peer.uid)))
+    }
+
+    fn ticket(self: &Arc<Self>, permit: OwnedSemaphorePermit, uid: Option<Uid>) -> Ticket {
+        Ticket {
             _permit: permit,
-            counted: Some((Arc::clone(self), peer.uid)),
-        })
+            counted: uid.map(|u| (Arc::clone(self), u)),
+            one_request: None,
+            slots: Arc::clone(self),
+        }
     }
 }
 
@@ -162,6 +187,26 @@ mod tests {
         }
         let held = slots.per_uid.as_ref().unwrap().held.lock().unwrap();
         assert_eq!(held.get(&Uid(1002)), None);
+    }
+
+    #[test]
+    fn peers_that_may_do_nothing_share_an_eighth() {
+        let slots = Slots::control(16, 16);
+        let held: Vec<Ticket> = (0..2)
+            .map(|_| slots.admit(&peer(1001)).unwrap().for_one_request().unwrap())
+            .collect();
+        assert_eq!(
+            slots
+                .admit(&peer(1002))
+                .unwrap()
+                .for_one_request()
+                .unwrap_err(),
+            Busy::Full
+        );
+        // The shared slot of the one turned away is free again.
+        let others: Vec<Ticket> = (0..14).map(|_| slots.admit(&peer(1003)).unwrap()).collect();
+        assert_eq!(others.len(), 14);
+        drop(held);
     }
 
     #[test]
