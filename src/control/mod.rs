@@ -155,7 +155,8 @@ impl Control {
         };
         if auth.session.is_some() {
             let relayed =
-                sessions::relay::authenticate(&self.state, peer, command, &request, &auth)?;
+                sessions::relay::authenticate(&self.state, peer, command, &request, &auth)
+                    .map_err(|e| *e)?;
             return Ok((request, Some(relayed)));
         }
         let Some(token) = &auth.token else {

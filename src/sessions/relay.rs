@@ -127,10 +127,10 @@ pub(crate) fn authenticate(
     command: Command,
     request: &Request,
     auth: &Auth,
-) -> Result<Relayed, Response> {
+) -> Result<Relayed, Box<Response>> {
     let name = command.name();
     if !from_front(state, peer) {
-        return Err(not_front(peer, name));
+        return Err(Box::new(not_front(peer, name)));
     }
     let ip = auth.ip.as_str();
     let a = Audit {
@@ -139,7 +139,14 @@ pub(crate) fn authenticate(
     };
     if !command.in_web_session() {
         let why = format!("“{name}” is not available to web sessions");
-        return Err(refuse(peer, name, a, ErrorCode::NotAuthorized, &why, &why));
+        return Err(Box::new(refuse(
+            peer,
+            name,
+            a,
+            ErrorCode::NotAuthorized,
+            &why,
+            &why,
+        )));
     }
     let id = auth.session.as_deref().unwrap_or("");
     let life = state.web.settings().lifetimes();
@@ -151,25 +158,25 @@ pub(crate) fn authenticate(
                 ..a
             };
             let why = "the session expired";
-            return Err(refuse(
+            return Err(Box::new(refuse(
                 peer,
                 name,
                 a,
                 ErrorCode::SessionInvalid,
                 why,
                 SESSION_GONE,
-            ));
+            )));
         }
         Found::Unknown => {
             let why = "no such session";
-            return Err(refuse(
+            return Err(Box::new(refuse(
                 peer,
                 name,
                 a,
                 ErrorCode::SessionInvalid,
                 why,
                 SESSION_GONE,
-            ));
+            )));
         }
     };
     let csrf_ok = auth
@@ -183,7 +190,14 @@ pub(crate) fn authenticate(
             ..a
         };
         let why = "missing or wrong CSRF token";
-        return Err(refuse(peer, name, a, ErrorCode::CsrfInvalid, why, CSRF_BAD));
+        return Err(Box::new(refuse(
+            peer,
+            name,
+            a,
+            ErrorCode::CsrfInvalid,
+            why,
+            CSRF_BAD,
+        )));
     }
     let caller = if live.user == "root" {
         Caller::Root
@@ -194,7 +208,14 @@ pub(crate) fn authenticate(
             Err(e) => {
                 logging::error(&e);
                 let why = "cannot read the account data";
-                return Err(refuse(peer, name, a, ErrorCode::Internal, why, why));
+                return Err(Box::new(refuse(
+                    peer,
+                    name,
+                    a,
+                    ErrorCode::Internal,
+                    why,
+                    why,
+                )));
             }
         }
     };
