@@ -87,7 +87,7 @@ where
     Tz::Offset: Display,
 {
     let mut printed = human_reply(command, reply, tz, term);
-    for w in &reply.metadata.warnings {
+    for w in reply.metadata.warnings.iter().flat_map(|w| w.iter()) {
         printed.stderr.push_str(&format!("warning: {w}\n"));
     }
     printed

@@ -133,8 +133,10 @@ pub struct Metadata {
     /// Things a successful request did that the caller may not expect
     /// (e.g. an address range whose host bits were cleared); absent when
     /// none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    /// (Boxed and optional: a reply without any, nearly every one, costs
+    /// no allocation and stays small enough to pass by value.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Box<Vec<String>>>,
 }
 
 /// One reply line: `{"data": ..., "metadata": {...}}`.
@@ -155,7 +157,7 @@ impl Response {
                 reason: "OK".to_owned(),
                 version: 1,
                 error: None,
-                warnings: Vec::new(),
+                warnings: None,
             },
         }
     }
@@ -163,7 +165,7 @@ impl Response {
     /// Builder: the warnings of a successful reply.
     #[must_use]
     pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
-        self.metadata.warnings = warnings;
+        self.metadata.warnings = (!warnings.is_empty()).then(|| Box::new(warnings));
         self
     }
 
@@ -176,7 +178,7 @@ impl Response {
                 reason: reason.into(),
                 version: 1,
                 error: Some(code.as_str().to_owned()),
-                warnings: Vec::new(),
+                warnings: None,
             },
         }
     }
