@@ -229,14 +229,15 @@ pub(crate) fn status_view(caller: &Caller) -> StatusView {
 }
 
 /// Whether `caller` may run any control command at all. A peer that may
-/// not (a plain local user, a suspended reseller, one without
-/// `manage-api-tokens`) is answered one request, its refusal, and closed
-/// at once; its refusals are rate-limited in the audit log. Agrees with
-/// [`authorize`] (a test checks every command).
+/// not (a plain local user, a suspended reseller) is answered one request,
+/// its refusal, and closed at once; its refusals are rate-limited in the
+/// audit log. Agrees with [`authorize`] (a test checks every command).
 pub(crate) fn may_act(caller: &Caller) -> bool {
     match caller {
         Caller::Root => true,
-        Caller::Reseller(account) => !account.suspended && account.holdings.holds(MANAGE),
+        // Without `manage-api-tokens` a reseller still asks about itself
+        // (applist, its web session).
+        Caller::Reseller(account) => !account.suspended,
         Caller::Unprivileged(_) => false,
     }
 }
