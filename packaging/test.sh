@@ -99,8 +99,9 @@ dpkg-deb -f "$deb" Depends | grep -q 'libc6' || fail ".deb Depends lacks libc6 (
 dpkg-deb -f "$deb" Depends | grep -q 'libpam0g' || fail ".deb Depends lacks libpam0g"
 ok ".deb Depends: $(dpkg-deb -f "$deb" Depends)"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | sort >"$work/conffiles"
-printf '%s\n' /etc/apitokend/acls.conf /etc/apitokend/apitokend.toml /etc/apitokend/functions.conf |
-	diff -u - "$work/conffiles" || fail ".deb conffiles differ from /etc/apitokend/*"
+printf '%s\n' /etc/apitokend/acls.conf /etc/apitokend/apitokend.toml /etc/apitokend/functions.conf \
+	/etc/pam.d/apitokend-web |
+	diff -u - "$work/conffiles" || fail ".deb conffiles differ from /etc/apitokend/* and /etc/pam.d/apitokend-web"
 ok ".deb conffiles: every /etc/apitokend file"
 for s in postinst prerm postrm; do
 	dpkg-deb --ctrl-tarfile "$deb" | tar -xO "./$s" | sh -n || fail "$s: syntax error"
@@ -132,7 +133,7 @@ for f in /usr/sbin/apitokend /usr/bin/apitoken /usr/sbin/apitokend-web /usr/lib6
 done
 ok "rpm -qpl: binaries, PAM module, cPanel account hook, units, configuration, man pages, completions, docs, license"
 if grep -vE '^/(etc/apitokend|usr/(s?bin|libexec/apitokend|lib64/security|lib/systemd/system|share/(man|doc/apitokend|licenses/apitokend|bash-completion|zsh/site-functions|fish/vendor_completions\.d)))/' \
-	"$work/rpm-paths"; then
+	"$work/rpm-paths" | grep -vxF /etc/pam.d/apitokend-web; then
 	fail ".rpm ships files outside the expected directories (listed above)"
 fi
 ok "rpm -qpl: nothing outside the expected directories"
@@ -155,19 +156,20 @@ if grep -q 'rm -rf /var/cpanel' "$work/rpm-scripts"; then
 fi
 ok "rpm -qp --scripts: %pre group, %post state dir + enable, %preun stop, %postun restart; state kept on erase"
 rpm -qp --configfiles "$rpm" | sort >"$work/rpm-config"
-printf '%s\n' /etc/apitokend/acls.conf /etc/apitokend/apitokend.toml /etc/apitokend/functions.conf |
-	diff -u - "$work/rpm-config" || fail "rpm -qp --configfiles differs from /etc/apitokend/*"
+printf '%s\n' /etc/apitokend/acls.conf /etc/apitokend/apitokend.toml /etc/apitokend/functions.conf \
+	/etc/pam.d/apitokend-web |
+	diff -u - "$work/rpm-config" || fail "rpm -qp --configfiles differs from /etc/apitokend/* and /etc/pam.d/apitokend-web"
 # RPMFILE_CONFIG = 1, RPMFILE_NOREPLACE = 16
 while read -r name flags; do
 	case $name in
-	/etc/apitokend/*)
+	/etc/apitokend/* | /etc/pam.d/apitokend-web)
 		[ $((flags & 1)) = 1 ] && [ $((flags & 16)) = 16 ] ||
 			fail "$name is not %config(noreplace) (flags $flags)"
 		;;
 	*) [ $((flags & 1)) = 0 ] || fail "$name is marked %config (flags $flags)" ;;
 	esac
 done < <(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS}\n]' "$rpm")
-ok "rpm: /etc/apitokend/* are %config(noreplace), nothing else is %config"
+ok "rpm: /etc/apitokend/* and /etc/pam.d/apitokend-web are %config(noreplace), nothing else is %config"
 rpm -qpR "$rpm" >"$work/rpm-requires"
 for r in '/bin/sh' 'shadow-utils' 'libpam.so.0()(64bit)' 'libc.so.6()(64bit)'; do
 	grep -qxF -- "$r" "$work/rpm-requires" || fail "rpm -qpR lacks $r"
