@@ -35,6 +35,17 @@
 //!     acl, iplist       expiry, address list, function table
 //!     verify::usage     last use in memory (written in batches)
 //!   ─► proto::Response
+//!
+//! HTTPS request (apitokend-web, unprivileged; a separate process)
+//!   web                 TLS, HTTP caps and timeouts, cpsrvd's `whm`
+//!                       credentials, /json-api, the nginx gate, the page
+//!   ─► control socket, request with `auth` (token or session + client ip)
+//!   control             authz::may_relay: only the front's uid; the token
+//!                       checked like a verify, or sessions::relay checks
+//!                       the session and CSRF; then the command runs as
+//!                       that user, exactly as on the control socket
+//!   sessions            PAM log-in (crates/pam-login), tickets, the
+//!                       session table, all in the daemon's memory
 //! ```
 //!
 //! Shared by both: `state` (the state both paths hold: store, pepper,
