@@ -150,33 +150,21 @@ pub(crate) fn authenticate(
     }
     let id = auth.session.as_deref().unwrap_or("");
     let life = state.web.settings().lifetimes();
-    let live = match state.web.sessions.touch(id, state.clock.now(), life) {
-        Found::Live(l) => l,
-        Found::Expired { user } => {
+    // Expired or unknown: one refusal, naming the user when it is known.
+    let (user, outcome) = match state.web.sessions.touch(id, state.clock.now(), life) {
+        Found::Live(l) => (None, Ok(l)),
+        Found::Expired { user } => (Some(user), Err("the session expired")),
+        Found::Unknown => (None, Err("no such session")),
+    };
+    let live = match outcome {
+        Ok(l) => l,
+        Err(why) => {
             let a = Audit {
-                user: Some(&user),
+                user: user.as_deref(),
                 ..a
             };
-            let why = "the session expired";
-            return Err(Box::new(refuse(
-                peer,
-                name,
-                a,
-                ErrorCode::SessionInvalid,
-                why,
-                SESSION_GONE,
-            )));
-        }
-        Found::Unknown => {
-            let why = "no such session";
-            return Err(Box::new(refuse(
-                peer,
-                name,
-                a,
-                ErrorCode::SessionInvalid,
-                why,
-                SESSION_GONE,
-            )));
+            let refused = refuse(peer, name, a, ErrorCode::SessionInvalid, why, SESSION_GONE);
+            return Err(Box::new(refused));
         }
     };
     let csrf_ok = auth
