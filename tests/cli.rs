@@ -3,48 +3,17 @@
 //!
 //! Tests run as root, so every command acts on root's tokens unless `--user`
 //! is given. Each test starts its own daemon.
-// Ran and the output parsers unwrap and panic outside #[test] fns, which
+// The output parsers unwrap and panic outside #[test] fns, which
 // clippy.toml's allow-*-in-tests does not cover.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use chrono::{Days, Local, NaiveDate, TimeZone};
-use common::{CLI, Daemon, create, is_token, now, run_with_stdin, token, token_names};
+use common::{CLI, Daemon, Ran, create, is_token, now, run_with_stdin, token, token_names};
 use serde_json::{Value, json};
-
-/// What one CLI run produced.
-#[derive(Debug)]
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Ran {
-    fn from(o: Output) -> Self {
-        Ran {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(o.stdout).unwrap(),
-            stderr: String::from_utf8(o.stderr).unwrap(),
-        }
-    }
-}
-
-impl Ran {
-    /// Asserts the exit status, showing everything on failure.
-    fn expect(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "unexpected exit status: {self:#?}");
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
 
 /// Runs `d.cli()` with `args` and an empty (closed) stdin.
 fn cli(d: &Daemon, args: &[&str]) -> Ran {

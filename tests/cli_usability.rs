@@ -2,48 +2,19 @@
 //! `apitoken` against the real daemon, on pipes and on a pseudo-terminal.
 //! Each test starts its own daemon; tests run as root unless they switch
 //! to a test user (names start with `apitok`, see the README).
-// Ran, busy_daemon and the closures unwrap and panic outside #[test] fns,
+// busy_daemon and the closures unwrap and panic outside #[test] fns,
 // which clippy.toml's allow-*-in-tests does not cover.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use chrono::{Local, TimeZone};
 use common::terminal::run_on_terminal;
-use common::{CLI, DAEMON, Daemon, create, run_with_stdin, test_user};
-use serde_json::{Value, json};
-
-#[derive(Debug)]
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Ran {
-    fn from(o: Output) -> Self {
-        Ran {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(o.stdout).unwrap(),
-            stderr: String::from_utf8(o.stderr).unwrap(),
-        }
-    }
-}
-
-impl Ran {
-    #[track_caller]
-    fn expect(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "unexpected exit status: {self:#?}");
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
-    }
-}
+use common::{CLI, DAEMON, Daemon, Ran, create, run_with_stdin, test_user};
+use serde_json::json;
 
 /// The CLI on `d` with a clean environment for what these tests vary.
 fn base(d: &Daemon) -> Command {

@@ -29,7 +29,7 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use self::{
     daemon::{CLI, DAEMON, Daemon},
-    process::{config_accepted, config_refused, run_with_stdin, start_fails},
+    process::{Ran, config_accepted, config_refused, run_with_stdin, start_fails},
     users::{TestUser, ensure_group, test_user},
     verify::{accepted, refused, verify_req},
 };
