@@ -22,6 +22,7 @@ mod import;
 mod list;
 mod lockout_admin;
 mod owner;
+mod relayed;
 pub(crate) mod reply;
 mod revoke;
 mod status;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use apitokend_proto::{ErrorCode, Request, Response};
 use serde_json::{Map, Value};
 
-use crate::accounts::{self, Lookup};
+use crate::accounts;
 use crate::acl::Holdings;
 use crate::audit;
 use crate::authz::{self, Actor, Caller, Decision, Peer, Uid};
@@ -44,6 +45,7 @@ use crate::state::State;
 use crate::verify::Verifier;
 use command::Command;
 use params::Params;
+pub(crate) use relayed::Relayed;
 use reply::Outcome;
 use validate::Failure;
 
@@ -54,37 +56,6 @@ pub struct Control {
     /// Authenticates credentials relayed by the HTTPS front (the verify
     /// path's cache and Argon2 limiter); `None`: relays are refused.
     verifier: Option<Arc<Verifier>>,
-}
-
-/// A relayed request whose token authenticated: whom it acts as.
-#[derive(Debug)]
-pub(crate) struct Relayed {
-    caller: Caller,
-    /// The token's effective privileges.
-    holdings: Holdings,
-    /// The token that authenticated it; `None` for a web session.
-    token_name: Option<String>,
-    /// The web session it came through, if any.
-    session: Option<crate::sessions::table::Live>,
-    ip: String,
-}
-
-impl Relayed {
-    /// A request through a live web session of `caller`.
-    pub(crate) fn session(
-        caller: Caller,
-        holdings: Holdings,
-        session: crate::sessions::table::Live,
-        ip: String,
-    ) -> Relayed {
-        Relayed {
-            caller,
-            holdings,
-            token_name: None,
-            session: Some(session),
-            ip,
-        }
-    }
 }
 
 /// Who a request came from and whom it acted for (audit, accounting).
@@ -129,76 +100,6 @@ impl Control {
         }
     }
 
-    /// The event-loop half of a request: decodes it and, for credentials
-    /// relayed by the HTTPS front, checks who may relay and authenticates
-    /// the token. `Err` is the final reply; `Ok` goes to [`Control::run`]
-    /// on the blocking pool.
-    pub(crate) async fn prepare(
-        &self,
-        peer: &Peer,
-        line: &[u8],
-    ) -> Result<(Request, Option<Relayed>), Response> {
-        let mut request = decode::decode(line).map_err(|r| self.refuse_unparsed(peer, r))?;
-        let Some(auth) = request.auth.take() else {
-            return Ok((request, None));
-        };
-        let name = crate::text::shown(&request.command, decode::COMMAND_SHOWN);
-        if let Some(op) = sessions::relay::Op::parse(&request.command) {
-            let verifier = self.verifier.as_deref();
-            return Err(
-                sessions::relay::serve(&self.state, verifier, peer, op, request, &auth).await,
-            );
-        }
-        let Some(command) = Command::parse(&request.command) else {
-            let why = format!("{}.", decode::unknown_command(&request.command, ""));
-            return Err(self.refuse_relay(peer, &name, ErrorCode::UnknownCommand, &why));
-        };
-        if auth.session.is_some() {
-            let relayed =
-                sessions::relay::authenticate(&self.state, peer, command, &request, &auth)
-                    .map_err(|e| *e)?;
-            return Ok((request, Some(relayed)));
-        }
-        let Some(token) = &auth.token else {
-            let why = "relayed credentials need a token or a session";
-            return Err(self.refuse_relay(peer, &name, ErrorCode::BadRequest, why));
-        };
-        if let Err((code, why)) = authz::may_relay(
-            peer,
-            self.state.front_uid(),
-            command,
-            request.user.as_deref(),
-        ) {
-            return Err(self.refuse_relay(peer, &name, code, &why));
-        }
-        let Some(verifier) = &self.verifier else {
-            let why = "this daemon does not accept relayed credentials";
-            return Err(self.refuse_relay(peer, &name, ErrorCode::NotAuthorized, why));
-        };
-        let function = command.whm_function().unwrap_or(command.name());
-        let verified = verifier
-            .authenticate(peer, function, token, &auth.ip)
-            .await?;
-        let account = match self.state.accounts.lookup(&verified.user) {
-            Ok(Lookup::Found(a)) => a,
-            Ok(Lookup::NotWhmUser) | Err(_) => {
-                let why = "cannot read the account data";
-                return Err(self.refuse_relay(peer, &name, ErrorCode::Internal, why));
-            }
-        };
-        Ok((
-            request,
-            Some(Relayed {
-                caller: authz::token_caller(account),
-                holdings: verified.effective,
-                token_name: Some(verified.token_name),
-                session: None,
-                ip: auth.ip.clone(),
-            }),
-        ))
-    }
-
-    /// Runs a prepared request (blocking pool: LMDB commits, Argon2).
     pub(crate) fn run(&self, peer: &Peer, request: Request, relayed: Option<Relayed>) -> Reply {
         self.handle(peer, request, relayed)
     }
@@ -413,21 +314,6 @@ impl Control {
         peer.uid == Uid::ROOT
             || self.state.front_uid() == Some(peer.uid)
             || authz::identify(peer, &self.state.accounts).is_ok_and(|c| authz::may_act(&c))
-    }
-
-    /// A relayed request refused before it ran: audited.
-    fn refuse_relay(&self, peer: &Peer, command: &str, code: ErrorCode, why: &str) -> Response {
-        self.audit(
-            peer,
-            &audit::Event {
-                command,
-                peer: Some(peer),
-                error: Some(code.as_str()),
-                reason: why,
-                ..audit::Event::default()
-            },
-        );
-        Response::fail(command, code, why)
     }
 
     /// A request refused before it named a known command: audited too.
