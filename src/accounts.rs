@@ -195,6 +195,14 @@ impl Accounts {
         }))
     }
 
+    /// The account `name` for a verify (`None`: not a WHM user).
+    pub(crate) fn account(&self, name: &str) -> Result<Option<std::sync::Arc<Account>>, String> {
+        Ok(match self.lookup(name)? {
+            Lookup::Found(a) => Some(std::sync::Arc::new(a)),
+            Lookup::NotWhmUser => None,
+        })
+    }
+
     /// Every reseller's name, sorted (root's user selector on the page).
     pub(crate) fn reseller_names(&self) -> Result<Vec<String>, String> {
         // Refreshes the cache; the name looked up does not matter.

@@ -180,9 +180,15 @@ impl FunctionTable {
 
     /// True when `holdings` cover `function` (an unlisted function needs `all`).
     pub fn permits(&self, holdings: &Holdings, function: &str) -> bool {
+        self.permits_by(|acl| holdings.holds(acl), function)
+    }
+
+    /// [`permits`](Self::permits) for a holder known by what it holds
+    /// (a verify's effective privileges, never collected).
+    pub fn permits_by(&self, holds: impl Fn(&str) -> bool, function: &str) -> bool {
         match self.needs.get(function) {
-            Some(alternatives) => alternatives.iter().any(|p| holdings.holds(p)),
-            None => holdings.holds(ALL),
+            Some(alternatives) => alternatives.iter().any(|p| holds(p)),
+            None => holds(ALL),
         }
     }
 

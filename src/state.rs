@@ -247,7 +247,9 @@ impl State {
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = self.store.write_usage(&batch) {
+        let rows: Vec<(crate::tokens::Index, Usage)> =
+            batch.iter().map(|(i, last)| (*i, last.usage())).collect();
+        if let Err(e) = self.store.write_usage(&rows) {
             logging::error(&format!("cannot write token usage: {e}"));
             self.usage.restore(batch);
         }

@@ -65,8 +65,15 @@ impl Token {
     }
 
     pub fn digest(&self) -> Digest {
+        Digest::of(&self.0)
+    }
+}
+
+impl Digest {
+    /// SHA-512 of `secret`, a token borrowed from where it arrived.
+    pub fn of(secret: &str) -> Digest {
         let mut d = [0u8; 64];
-        d.copy_from_slice(&sha2::Sha512::digest(self.0.as_bytes()));
+        d.copy_from_slice(&sha2::Sha512::digest(secret.as_bytes()));
         Digest(Zeroizing::new(d))
     }
 }

@@ -457,3 +457,95 @@ fn many_concurrent_first_uses_and_cached_verifies_agree() {
         }
     });
 }
+
+/// A verify line with one character of `function` written as a JSON
+/// escape: the same request, but one the fast path leaves to the general
+/// decoder.
+fn verify_line(user: &str, token: &str, ip: &str, function: &str, escaped: bool) -> Vec<u8> {
+    let function = match (escaped, function.chars().next()) {
+        (true, Some(c)) => format!("\\u{:04x}{}", u32::from(c), &function[c.len_utf8()..]),
+        _ => function.to_owned(),
+    };
+    format!(
+        "{{\"command\":\"verify\",\"args\":{{\"user\":\"{user}\",\"token\":\"{token}\",\
+         \"ip\":\"{ip}\",\"function\":\"{function}\"}}}}\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn fast_and_general_paths_answer_alike() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = Daemon::builder()
+        .resellers("res:list-accts,create-acct,manage-api-tokens\nsus:all\n")
+        .start();
+    let now = 2_000_000_000;
+    d.set_now(now);
+    let tok = |owner: Option<&str>, args: Value| token(&create(&d, owner, args));
+    let full = tok(None, json!({"token_name": "full"}));
+    let lim = tok(
+        Some("res"),
+        json!({"token_name": "lim", "acl": ["list-accts", "create-acct"]}),
+    );
+    let res_full = tok(Some("res"), json!({"token_name": "rf"}));
+    let net = tok(
+        None,
+        json!({"token_name": "net", "whitelist_ip": "192.0.2.0/24"}),
+    );
+    let soon = tok(None, json!({"token_name": "soon", "expires_at": now + 10}));
+    let sus = tok(Some("sus"), json!({"token_name": "s"}));
+    let never = "0000000000AAAAAAAAAABBBBBBBBBB12";
+    let stream = std::os::unix::net::UnixStream::connect(&d.verify_socket).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut call = |line: &[u8]| {
+        writer.write_all(line).unwrap();
+        let mut reply = String::new();
+        reader.read_line(&mut reply).unwrap();
+        reply
+    };
+    // Every token is used once first, so the fast path finds it cached.
+    for (user, t) in [
+        ("root", &full),
+        ("res", &lim),
+        ("res", &res_full),
+        ("root", &soon),
+    ] {
+        assert!(
+            call(&verify_line(user, t, "10.0.0.1", "listaccts", false)).contains("\"result\":1")
+        );
+    }
+    assert!(
+        call(&verify_line("root", &net, "192.0.2.7", "listaccts", false)).contains("\"result\":1")
+    );
+    d.suspend("sus", true);
+    d.set_now(now + 10);
+    for (user, t, ip, function, outcome) in [
+        ("root", full.as_str(), "10.0.0.1", "listaccts", "ok"),
+        ("root", &full, "::ffff:10.0.0.1", "reboot", "ok"),
+        ("res", &lim, "10.0.0.1", "createacct", "ok"),
+        ("res", &res_full, "10.0.0.1", "listaccts", "ok"),
+        ("root", &net, "192.0.2.7", "listaccts", "ok"),
+        ("res", &lim, "10.0.0.1", "reboot", "acl_denied"),
+        (
+            "res",
+            &lim,
+            "10.0.0.1",
+            "some_plugin_function",
+            "acl_denied",
+        ),
+        ("root", &net, "10.0.0.1", "listaccts", "ip_not_allowed"),
+        ("root", &soon, "10.0.2.1", "listaccts", "expired"),
+        ("sus", &sus, "10.0.0.1", "listaccts", "suspended"),
+        ("root", never, "10.0.3.1", "listaccts", "invalid_token"),
+        ("res", &full, "10.0.4.1", "listaccts", "invalid_token"),
+        ("nosuchuser", &full, "10.0.5.1", "listaccts", "unknown_user"),
+    ] {
+        let fast = call(&verify_line(user, t, ip, function, false));
+        let general = call(&verify_line(user, t, ip, function, true));
+        assert_eq!(fast, general, "{user} {function} from {ip}");
+        let reply: Value = serde_json::from_str(&fast).unwrap();
+        let code = reply["metadata"]["error"].as_str().unwrap_or("ok");
+        assert_eq!(code, outcome, "{user} {function} from {ip}: {fast}");
+    }
+}

@@ -6,7 +6,8 @@
 //! serve until SIGTERM or SIGINT, drain, sync and remove the sockets.
 //! Modules: `startup` (what is opened, in order), `sockets`, `privileges`,
 //! `systemd` (activation, notifications), `server` and `connection` (the
-//! accept loop and framing both sockets share), `reload` (SIGHUP),
+//! control socket's accept loop and framing), `threaded` (the verify
+//! socket's thread-per-connection server), `reload` (SIGHUP),
 //! `cmdline` (the binary's flags).
 
 pub mod cmdline;
@@ -18,8 +19,8 @@ mod slots;
 pub(crate) mod sockets;
 mod startup;
 pub(crate) mod systemd;
+mod threaded;
 
-use std::os::unix::net::UnixListener as StdListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ use crate::verify::usage::FLUSH_INTERVAL;
 pub use reload::ConfigSource;
 use slots::Slots;
 pub use startup::{StartError, check, dev_config, dev_hint, refuse_root_paths_as_non_root};
+use threaded::VerifyServer;
 
 async fn terminated() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -51,12 +53,10 @@ async fn terminated() {
     }
 }
 
-/// Threads the control runtime may block at once (LMDB commits, Argon2
-/// under its own limit, account files). LMDB runs one write transaction at
-/// a time anyway; past this, requests queue instead of adding threads.
+/// Threads the runtime may block at once (LMDB commits, Argon2 under its
+/// own limit, account files). LMDB runs one write transaction at a time
+/// anyway; past this, requests queue instead of adding threads.
 const CONTROL_BLOCKING_THREADS: usize = 8;
-/// Per verify loop: only Argon2 runs there, under the daemon-wide limit.
-const VERIFY_BLOCKING_THREADS: usize = crate::tokens::POOL_MAX;
 
 /// Resolves when `stop` turns true.
 pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -85,61 +85,6 @@ async fn every(
     }
 }
 
-/// Serves the verify socket with single-threaded event loops, each on its
-/// own thread accepting on a duplicate of the listening socket (the kernel
-/// hands each new connection to one of them); the connection limit is
-/// shared. One scheduler per thread avoids the cross-thread wake-ups a
-/// work-stealing runtime pays on every request. One loop per two cores:
-/// the callers run on the same host and need CPU too (measured on 2 cores,
-/// 8 clients: one loop 82k verifies/s, two loops 59k/s, a multi-threaded
-/// runtime 69k/s).
-fn spawn_verify_loops(
-    listener: StdListener,
-    verifier: Arc<Verifier>,
-    limits: crate::config::Limits,
-    stop: watch::Receiver<bool>,
-) -> Result<Vec<std::thread::JoinHandle<Result<(), StartError>>>, StartError> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let loops = (cores / 2).clamp(1, 8);
-    let slots = Slots::shared(limits.max_connections);
-    let mut threads = Vec::with_capacity(loops);
-    for i in 0..loops {
-        let listener = listener
-            .try_clone()
-            .map_err(|e| StartError(format!("cannot share the verify socket: {e}")))?;
-        let (verifier, limits, slots, stop) = (
-            Arc::clone(&verifier),
-            limits.clone(),
-            Arc::clone(&slots),
-            stop.clone(),
-        );
-        let thread = std::thread::Builder::new()
-            .name(format!("apitokend-verify-{i}"))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .thread_name("apitokend-verify")
-                    // Only Argon2 (a token's first use) leaves the loop,
-                    // and at most `argon2_concurrency` runs at once.
-                    .max_blocking_threads(VERIFY_BLOCKING_THREADS)
-                    .build()
-                    .map_err(|e| StartError(format!("cannot start a verify runtime: {e}")))?;
-                rt.block_on(async {
-                    let listener = tokio::net::UnixListener::from_std(listener)
-                        .map_err(|e| StartError(format!("cannot use the verify socket: {e}")))?;
-                    server::run(listener, verifier, limits, slots, stopped(stop)).await;
-                    Ok::<(), StartError>(())
-                })?;
-                rt.shutdown_timeout(server::DRAIN_DEADLINE);
-                Ok(())
-            })
-            .map_err(|e| StartError(format!("cannot start a verify thread: {e}")))?;
-        threads.push(thread);
-    }
-    drop(listener);
-    Ok(threads)
-}
-
 /// Runs the daemon until a stop signal; returns once drained.
 pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
     // Before any thread exists: take systemd's sockets (edits the
@@ -155,10 +100,10 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         eprintln!("apitokend: warning: {e} (not running as root)");
     }
     logging::init(config.log, &config.syslog_socket);
-    // Single-threaded event loops: the verify socket gets one per core on
-    // threads of its own (see `spawn_verify_loops`); the control socket and
-    // housekeeping share the main thread; Argon2 and LMDB writes run on the
-    // blocking pool.
+    // The control socket and housekeeping share a single-threaded event
+    // loop on the main thread; Argon2 and LMDB writes run on its blocking
+    // pool. The verify socket has a thread per connection (`threaded`),
+    // entering this runtime only for what its fast path does not take.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("apitokend")
@@ -183,12 +128,13 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         verify_path.display()
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let verify_threads = spawn_verify_loops(
+    let verify_server = VerifyServer::start(
         prepared.verify.listener,
         verifier,
+        runtime.handle().clone(),
         limits.clone(),
-        stop_rx.clone(),
-    )?;
+    )
+    .map_err(|e| StartError(format!("cannot serve the verify socket: {e}")))?;
     runtime.block_on(async {
         let control = tokio::net::UnixListener::from_std(prepared.control.listener)
             .map_err(|e| StartError(format!("cannot use the control socket: {e}")))?;
@@ -234,19 +180,13 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
             stopped(stop_rx),
         )
         .await;
+        let _ = tokio::task::spawn_blocking(move || verify_server.stop()).await;
         for h in helpers {
             let _ = h.await;
         }
         Ok::<(), StartError>(())
     })?;
     runtime.shutdown_timeout(server::DRAIN_DEADLINE);
-    for thread in verify_threads {
-        match thread.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => logging::error(&e.to_string()),
-            Err(_) => logging::error("a verify loop panicked"),
-        }
-    }
     state.flush_usage();
     if let Err(e) = state.store.sync() {
         logging::error(&e.to_string());

@@ -109,18 +109,6 @@ impl Handler for crate::control::Control {
     }
 }
 
-/// Verifies answer from cache on the event loop; Argon2 is offloaded
-/// inside. Whoever reaches the socket (its mode decides) is served.
-impl Handler for crate::verify::Verifier {
-    async fn admission(self: &Arc<Self>, _peer: &Peer) -> Admission {
-        Admission::Serve
-    }
-
-    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Reply {
-        Reply::from(self.handle_line(&peer, &line).await)
-    }
-}
-
 /// How long shutdown waits for in-flight requests.
 pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -186,15 +174,19 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
     }
 }
 
-fn refuse_busy(stream: &UnixStream, busy: Busy) {
-    let reason = match busy {
+/// The reason of a `too_many_connections` refusal.
+pub(crate) fn busy_reason(busy: Busy) -> String {
+    match busy {
         Busy::Full => "The daemon is at its connection limit; try again shortly.".to_owned(),
         Busy::PerUid(n) => format!(
             "This user already holds {n} connections to the daemon, the most allowed per user; \
              close some and try again."
         ),
-    };
-    let reply = Response::fail("", ErrorCode::TooManyConnections, reason);
+    }
+}
+
+fn refuse_busy(stream: &UnixStream, busy: Busy) {
+    let reply = Response::fail("", ErrorCode::TooManyConnections, busy_reason(busy));
     if let Ok(mut line) = serde_json::to_vec(&reply) {
         line.push(b'\n');
         // A fresh socket's buffer takes one short line without blocking.

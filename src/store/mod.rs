@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
@@ -67,6 +68,11 @@ pub struct Store {
     index: Db,
     usage: Db,
     meta: Db,
+    /// Write transactions this process committed (this process is the
+    /// store's only writer: the state-dir lock). A verify that finds a
+    /// cached token confirmed at the current count knows the store has not
+    /// changed since, without a read transaction.
+    commits: AtomicU64,
 }
 
 impl Store {
@@ -147,6 +153,7 @@ impl Store {
             index,
             usage,
             meta,
+            commits: AtomicU64::new(0),
         })
     }
 
@@ -235,6 +242,26 @@ impl Store {
         };
         let entry = decode_index(entry)?;
         self.records.get(&rtxn, &entry.key)?.map(decode).transpose()
+    }
+
+    /// Write transactions committed so far; read it before the store.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
+    }
+
+    /// The record generation of the token at `index` if `owner` owns it:
+    /// one B-tree lookup, nothing decoded or copied.
+    pub(crate) fn owned_generation(&self, index: &Index, owner: &str) -> Result<Option<u64>> {
+        let rtxn = self.read()?;
+        let Some(bytes) = self.index.get(&rtxn, &index.0)? else {
+            return Ok(None);
+        };
+        let (generation, key) = bytes
+            .split_first_chunk::<8>()
+            .ok_or_else(|| StoreError("corrupt index entry".into()))?;
+        let owned =
+            key.len() > owner.len() && key.starts_with(owner.as_bytes()) && key[owner.len()] == 0;
+        Ok(owned.then(|| u64::from_be_bytes(*generation)))
     }
 
     /// The index entry of a token: one B-tree lookup, no record decode.

@@ -4,6 +4,8 @@
 //! default (synchronous) commit makes each change durable before the
 //! method returns.
 
+use std::sync::atomic::Ordering;
+
 use heed::RwTxn;
 
 use super::record::{decode, encode, encode_usage, index_value, record_key};
@@ -68,7 +70,11 @@ impl Store {
         let mut wtxn = self.env.write_txn()?;
         let (out, commit) = f(&mut wtxn)?;
         if commit {
-            wtxn.commit()?;
+            let committed = wtxn.commit();
+            // Counted even if the commit failed: a spurious count costs a
+            // verify one read transaction, a missed one a stale answer.
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            committed?;
         } else {
             wtxn.abort();
         }

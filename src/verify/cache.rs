@@ -9,29 +9,79 @@
 //! `old` is promoted. Memory stays under `capacity` entries, every
 //! operation is O(1), and hot tokens survive rotation.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 
+use crate::acl::Holdings;
+use crate::store::TokenRecord;
 use crate::tokens::Index;
 
 /// What a verify needs of a token record, parsed once.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Snapshot {
     pub generation: u64,
+    /// The record's owner: an index found in the cache is that owner's.
+    pub owner: String,
     pub name: String,
     pub expires_at: Option<i64>,
     /// `None`: full access.
     pub acls: Option<Vec<String>>,
+    /// The token's privileges parsed as a reseller's list would be (what
+    /// it holds under an owner holding `all`) and as a sorted set (what
+    /// it holds under a reseller: the intersection), built once here so a
+    /// verify neither joins nor re-parses them.
+    pub acl_holdings: Option<Holdings>,
+    pub acl_set: Option<BTreeSet<String>>,
     /// Empty: any address.
     pub nets: Vec<IpNet>,
     /// The Argon2 verifier the token was checked against.
     pub verifier: String,
+    /// The store's commit count when the record was last seen unchanged
+    /// (see `Store::commits`): equal to the current count, the store need
+    /// not be read again.
+    pub confirmed: AtomicU64,
 }
 
 impl Snapshot {
+    pub fn of(rec: &TokenRecord, confirmed: u64) -> Snapshot {
+        Snapshot {
+            generation: rec.generation,
+            owner: rec.owner.clone(),
+            name: rec.name.clone(),
+            expires_at: rec.expires_at,
+            acls: rec.acls.clone(),
+            acl_holdings: rec.acls.as_ref().map(|l| Holdings::from_list(&l.join(","))),
+            acl_set: rec.acls.as_ref().map(|l| l.iter().cloned().collect()),
+            nets: rec
+                .whitelist_ips
+                .iter()
+                .filter_map(|s| crate::iplist::parse_stored(s))
+                .collect(),
+            verifier: rec.verifier.clone(),
+            confirmed: AtomicU64::new(confirmed),
+        }
+    }
+
+    /// The same token checked against a new verifier (an upgrade).
+    pub fn with_verifier(&self, verifier: String) -> Snapshot {
+        Snapshot {
+            generation: self.generation,
+            owner: self.owner.clone(),
+            name: self.name.clone(),
+            expires_at: self.expires_at,
+            acls: self.acls.clone(),
+            acl_holdings: self.acl_holdings.clone(),
+            acl_set: self.acl_set.clone(),
+            nets: self.nets.clone(),
+            verifier,
+            confirmed: AtomicU64::new(self.confirmed.load(Ordering::SeqCst)),
+        }
+    }
+
     pub fn allows_ip(&self, addr: IpAddr) -> bool {
         self.nets.is_empty() || crate::iplist::allows(&self.nets, addr)
     }
@@ -94,11 +144,15 @@ mod tests {
     fn snap(generation: u64) -> Arc<Snapshot> {
         Arc::new(Snapshot {
             generation,
+            owner: "root".into(),
             name: "t".into(),
             expires_at: None,
             acls: None,
+            acl_holdings: None,
+            acl_set: None,
             nets: Vec::new(),
             verifier: String::new(),
+            confirmed: AtomicU64::new(0),
         })
     }
 

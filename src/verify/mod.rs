@@ -1,41 +1,51 @@
 //! verify(user, token, ip, function): the hot path.
 //!
-//! Per call: SHA-512 + HMAC of the token, one index lookup in a read
-//! transaction (a wrong token ends here, never reaching Argon2), a cache
-//! hit when the record generation matches, then the live checks that must
-//! see changes at once: account (suspension, current reseller privileges),
-//! expiry, IP list and the function table. Argon2 runs only the first time
-//! this process sees a token, on the blocking pool under the daemon-wide
-//! Argon2 limit (`State`, shared with the control socket), so a burst of
-//! first uses, or of control requests, never stalls cached verifies. A
-//! token imported from cPanel is checked against its interim verifier
-//! instead and its Argon2id verifier is computed and stored off the loop
-//! (`upgrade`, under the same limit). No write transaction here: last use
-//! goes to the in-memory usage tracker.
+//! Per call: SHA-512 + HMAC of the token and a look in the verified cache;
+//! an entry confirmed at the store's current commit count answers without
+//! reading the store (`Store::commits`), otherwise one index lookup in a
+//! read transaction (a wrong token ends here, never reaching Argon2)
+//! confirms it. Then the live checks that must see changes at once: account
+//! (suspension, current reseller privileges, from the watched account
+//! files), expiry, IP list and the function table. All of that is
+//! synchronous ([`Verifier::answer_now`], called on the connection's own
+//! thread, writes the reply bytes itself); only a token this process has
+//! not checked yet leaves it for [`Verifier::handle_line`]: Argon2 runs on
+//! the blocking pool under the daemon-wide Argon2 limit (`State`, shared
+//! with the control socket), so a burst of first uses, or of control
+//! requests, never stalls cached verifies. A token imported from cPanel is
+//! checked against its interim verifier instead and its Argon2id verifier
+//! is computed and stored off the request path (`upgrade`, under the same
+//! limit). No write transaction here: last use goes to the in-memory usage
+//! tracker.
 
 pub(crate) mod cache;
+mod fast;
+mod grant;
 pub(crate) mod lockout;
 mod request;
 pub(crate) mod upgrade;
 pub(crate) mod usage;
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use apitokend_proto::{ErrorCode, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::accounts::Lookup;
-use crate::acl::{self, Holdings};
+use crate::accounts::Account;
+use crate::acl::Holdings;
 use crate::audit;
 use crate::authz::Peer;
 use crate::decode;
 use crate::iplist;
 use crate::logging;
 use crate::state::State;
-use crate::store::{IndexEntry, TokenRecord};
+use crate::store::TokenRecord;
 use crate::text::shown;
-use crate::tokens::{self, Index, Scheme, Token};
+use crate::tokens::{self, Digest, Index, Scheme};
 use cache::Snapshot;
+pub(crate) use grant::Grant;
 use lockout::Recorded;
 use request::parse_args;
 use upgrade::{Job, Upgrades};
@@ -58,6 +68,18 @@ pub(crate) struct Verified {
     pub(crate) effective: Holdings,
 }
 
+/// A verify's arguments, checked, borrowed from wherever they arrived
+/// (the request line itself on the fast path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Req<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) token: &'a str,
+    pub(crate) ip: IpAddr,
+    /// The address as the caller wrote it (for the audit line).
+    pub(crate) ip_text: &'a str,
+    pub(crate) function: &'a str,
+}
+
 /// A refusal: stable code, a reason for the local caller, and the token's
 /// name when the token itself was recognised (for the audit line).
 #[derive(Debug, PartialEq, Eq)]
@@ -71,24 +93,26 @@ fn refuse_named(code: ErrorCode, why: String, name: &str) -> Refusal {
     Refusal(code, why, Some(name.to_owned()))
 }
 
-fn snapshot_of(rec: &TokenRecord) -> Snapshot {
-    Snapshot {
-        generation: rec.generation,
-        name: rec.name.clone(),
-        expires_at: rec.expires_at,
-        acls: rec.acls.clone(),
-        nets: rec
-            .whitelist_ips
-            .iter()
-            .filter_map(|s| iplist::parse_stored(s))
-            .collect(),
-        verifier: rec.verifier.clone(),
-    }
+fn no_such_token() -> Refusal {
+    refuse(ErrorCode::InvalidToken, "no such token for this user")
 }
 
-/// The record key `owner\0name` belongs to `user`.
-fn key_owned_by(key: &[u8], user: &str) -> bool {
-    key.len() > user.len() && key.starts_with(user.as_bytes()) && key[user.len()] == 0
+/// What the audit line of a refusal names (as the caller sent it).
+#[derive(Debug, Default, Clone, Copy)]
+struct Named<'a> {
+    user: Option<&'a str>,
+    ip: Option<&'a str>,
+    function: Option<&'a str>,
+}
+
+impl<'a> Named<'a> {
+    fn of(req: &Req<'a>) -> Named<'a> {
+        Named {
+            user: Some(req.user),
+            ip: Some(req.ip_text),
+            function: Some(req.function),
+        }
+    }
 }
 
 /// Effective privileges: full access is the owner's holdings now; a
@@ -103,11 +127,32 @@ pub(crate) fn effective(token_acls: Option<&[String]>, owner: &Holdings) -> Hold
     }
 }
 
-fn holdings_list(h: &Holdings) -> Vec<&str> {
-    match h {
-        Holdings::All => vec![acl::ALL],
-        Holdings::Some(set) => set.iter().map(String::as_str).collect(),
-    }
+/// How far the synchronous part of a verify got.
+enum Begun {
+    /// The token is one this process checked, and its record is unchanged.
+    Cached(Grant),
+    /// The record must be read (and maybe Argon2 run): asynchronous.
+    Load(Pending),
+}
+
+/// A token found in the index but not (or no longer) in the cache.
+struct Pending {
+    account: Arc<Account>,
+    index: Index,
+    stale: Option<Arc<Snapshot>>,
+    digest: Digest,
+    /// The store's commit count read before the index lookup.
+    commits: u64,
+}
+
+/// What [`Verifier::answer_now`] did with a line.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// The reply line is in the buffer.
+    Written,
+    /// Not a well-formed verify of a cached token: use `handle_line`.
+    Slow,
 }
 
 impl Verifier {
@@ -116,6 +161,31 @@ impl Verifier {
             state,
             upgrades: Arc::default(),
         }
+    }
+
+    /// The fast path: answers a well-formed verify of a token this process
+    /// already checked (or one it refuses before Argon2) synchronously,
+    /// appending the reply line to `out`. Everything else (other commands,
+    /// malformed or escaped input, a first use) is [`Answer::Slow`], for
+    /// `handle_line`, which answers it exactly as it would any line.
+    pub(crate) fn answer_now(&self, peer: &Peer, line: &[u8], out: &mut Vec<u8>) -> Answer {
+        let Some(req) = fast::parse(line) else {
+            return Answer::Slow;
+        };
+        let now = self.state.clock.now();
+        let result = match self.begin(&req, now) {
+            Ok(Begun::Cached(grant)) => self.finish(&req, grant, now),
+            Ok(Begun::Load(_)) => return Answer::Slow,
+            Err(refusal) => Err(refusal),
+        };
+        match result {
+            Ok(grant) => fast::write_ok(&grant, out),
+            Err(refusal) => {
+                let reply = self.refused(peer, COMMAND, Named::of(&req), refusal);
+                fast::write_response(&reply, out);
+            }
+        }
+        Answer::Written
     }
 
     /// Decodes and answers one verify-socket line.
@@ -134,14 +204,7 @@ impl Verifier {
             );
         }
         match self.checked(peer, COMMAND, &mut request.args).await {
-            Ok(v) => Response::ok(
-                COMMAND,
-                Some(json!({
-                    "user": v.user,
-                    "token_name": v.token_name,
-                    "acls": holdings_list(&v.effective),
-                })),
-            ),
+            Ok(grant) => grant.response(),
             Err(refused) => refused,
         }
     }
@@ -164,7 +227,7 @@ impl Verifier {
         let checked = self.checked(peer, command, &mut args).await;
         // `checked` moved the token out into a zeroizing buffer.
         debug_assert!(!args.contains_key("token"));
-        checked
+        checked.map(|grant| grant.verified())
     }
 
     /// Verifies `args`; a refusal is counted, audited as `command` and
@@ -174,28 +237,42 @@ impl Verifier {
         peer: &Peer,
         command: &str,
         args: &mut Map<String, Value>,
-    ) -> Result<Verified, Response> {
-        match self.verify(args).await {
-            Ok(v) => Ok(v),
-            Err(Refusal(code, why, name)) => {
+    ) -> Result<Grant, Response> {
+        let parsed = match parse_args(args) {
+            Ok(parsed) => parsed,
+            Err(refusal) => {
                 // Only the secret was taken out of `args`; the rest is intact.
                 let text = |key: &str| args.get(key).and_then(Value::as_str);
-                let (user, ip, function) = (text("user"), text("ip"), text("function"));
-                self.count_failure(code, ip, user, peer);
-                audit::record(&audit::Event {
-                    command,
-                    peer: Some(peer),
-                    user,
-                    token_names: name.as_slice(),
-                    ip,
-                    function,
-                    error: Some(code.as_str()),
-                    reason: &why,
-                    ..audit::Event::default()
-                });
-                Err(Response::fail(command, code, why))
+                let named = Named {
+                    user: text("user"),
+                    ip: text("ip"),
+                    function: text("function"),
+                };
+                return Err(self.refused(peer, command, named, refusal));
             }
-        }
+        };
+        let req = parsed.req();
+        self.verify(&req)
+            .await
+            .map_err(|refusal| self.refused(peer, command, Named::of(&req), refusal))
+    }
+
+    /// Counts and audits a refusal; returns its reply.
+    fn refused(&self, peer: &Peer, command: &str, named: Named<'_>, refusal: Refusal) -> Response {
+        let Refusal(code, why, name) = refusal;
+        self.count_failure(code, named.ip, named.user, peer);
+        audit::record(&audit::Event {
+            command,
+            peer: Some(peer),
+            user: named.user,
+            token_names: name.as_slice(),
+            ip: named.ip,
+            function: named.function,
+            error: Some(code.as_str()),
+            reason: &why,
+            ..audit::Event::default()
+        });
+        Response::fail(command, code, why)
     }
 
     /// Credential failures count toward the caller address's lockout.
@@ -243,10 +320,20 @@ impl Verifier {
         });
     }
 
-    async fn verify(&self, args: &mut Map<String, Value>) -> Result<Verified, Refusal> {
-        let req = parse_args(args)?;
-        let svc = &self.state;
-        if let Some(until) = svc.lockout.locked_until(req.ip, svc.clock.now()) {
+    async fn verify(&self, req: &Req<'_>) -> Result<Grant, Refusal> {
+        let grant = match self.begin(req, self.state.clock.now())? {
+            Begun::Cached(grant) => grant,
+            Begun::Load(pending) => self.load(pending).await?,
+        };
+        // Argon2 may have taken a while: the live checks use the time now.
+        self.finish(req, grant, self.state.clock.now())
+    }
+
+    /// Everything up to the token's record, synchronously: lockout, the
+    /// account, the index, and the cache.
+    fn begin(&self, req: &Req<'_>, now: i64) -> Result<Begun, Refusal> {
+        let svc = &*self.state;
+        if let Some(until) = svc.lockout.locked_until(req.ip, now) {
             return Err(refuse(
                 ErrorCode::LockedOut,
                 format!(
@@ -256,104 +343,118 @@ impl Verifier {
                 ),
             ));
         }
-        let account = match svc.accounts.lookup(&req.user) {
-            Ok(Lookup::Found(a)) => a,
-            Ok(Lookup::NotWhmUser) => {
+        let account = match svc.accounts.account(req.user) {
+            Ok(Some(a)) => a,
+            Ok(None) => {
                 return Err(refuse(
                     ErrorCode::UnknownUser,
-                    format!("“{}” is not a WHM user", shown(&req.user, 64)),
+                    format!("“{}” is not a WHM user", shown(req.user, 64)),
                 ));
             }
             Err(e) => return Err(internal(&e)),
         };
-        let token = Token::from_secret(req.token);
-        let digest = token.digest();
+        let digest = Digest::of(req.token);
         let index = svc.pepper.index(&digest);
-        let entry = svc
+        // Read before the store: a commit after this is noticed next time.
+        let commits = svc.store.commits();
+        let cached = svc.verified.get(&index);
+        if let Some(s) = &cached
+            && s.owner == account.name
+            && s.confirmed.load(Ordering::SeqCst) == commits
+        {
+            let snapshot = Arc::clone(s);
+            return Ok(Begun::Cached(Grant::new(account, snapshot, index)));
+        }
+        let generation = svc
             .store
-            .lookup_index(&index)
-            .map_err(|e| internal(&e.to_string()))?;
-        let Some(entry) = entry.filter(|e| key_owned_by(&e.key, &account.name)) else {
-            return Err(refuse(
-                ErrorCode::InvalidToken,
-                "no such token for this user",
-            ));
-        };
-        let snapshot = match self.state.verified.get(&index) {
-            Some(s) if s.generation == entry.generation => s,
-            stale => self.load(index, &entry, stale, digest).await?,
-        };
-        let now = svc.clock.now();
+            .owned_generation(&index, &account.name)
+            .map_err(|e| internal(&e.to_string()))?
+            .ok_or_else(no_such_token)?;
+        match cached {
+            Some(s) if s.generation == generation && s.owner == account.name => {
+                s.confirmed.store(commits, Ordering::SeqCst);
+                Ok(Begun::Cached(Grant::new(account, s, index)))
+            }
+            stale => Ok(Begun::Load(Pending {
+                account,
+                index,
+                stale,
+                digest,
+                commits,
+            })),
+        }
+    }
+
+    /// The live checks, in order, and the last use.
+    fn finish(&self, req: &Req<'_>, grant: Grant, now: i64) -> Result<Grant, Refusal> {
+        let svc = &*self.state;
+        let snapshot = grant.snapshot();
         let name = snapshot.name.as_str();
         if snapshot.expires_at.is_some_and(|t| t <= now) {
             let why = format!("the token “{name}” has expired");
             return Err(refuse_named(ErrorCode::Expired, why, name));
         }
-        if account.suspended {
-            let why = format!("the account “{}” is suspended", account.name);
+        if grant.account().suspended {
+            let why = format!("the account “{}” is suspended", grant.account().name);
             return Err(refuse_named(ErrorCode::Suspended, why, name));
         }
         if !snapshot.allows_ip(req.ip) {
             let why = format!("the token “{name}” may not be used from {}", req.ip);
             return Err(refuse_named(ErrorCode::IpNotAllowed, why, name));
         }
-        let effective = effective(snapshot.acls.as_deref(), &account.holdings);
         let functions = svc.functions();
-        if !functions.permits(&effective, &req.function) {
-            let why = functions.denial(name, &req.function);
+        if !functions.permits_by(|acl| grant.holds(acl), req.function) {
+            let why = functions.denial(name, req.function);
             return Err(refuse_named(ErrorCode::AclDenied, why, name));
         }
-        svc.usage
-            .record(index, now, iplist::format(&ipnet::IpNet::from(req.ip)));
-        Ok(Verified {
-            user: account.name,
-            token_name: snapshot.name.clone(),
-            effective,
-        })
+        svc.usage.record(grant.index(), now, req.ip);
+        Ok(grant)
     }
 
     /// Reads the record and, unless this process already checked this
     /// token against the same verifier, runs Argon2 on the blocking pool.
-    async fn load(
-        &self,
-        index: Index,
-        entry: &IndexEntry,
-        stale: Option<Arc<Snapshot>>,
-        digest: crate::tokens::Digest,
-    ) -> Result<Arc<Snapshot>, Refusal> {
+    async fn load(&self, pending: Pending) -> Result<Grant, Refusal> {
         let svc = &self.state;
+        let Pending {
+            account,
+            index,
+            stale,
+            digest,
+            commits,
+        } = pending;
+        let entry = svc
+            .store
+            .lookup_index(&index)
+            .map_err(|e| internal(&e.to_string()))?
+            .ok_or_else(no_such_token)?;
         let record = svc
             .store
             .record_by_key(&entry.key)
-            .map_err(|e| internal(&e.to_string()))?;
-        let Some(record) = record else {
-            return Err(refuse(
-                ErrorCode::InvalidToken,
-                "no such token for this user",
-            ));
-        };
-        let fresh = Arc::new(snapshot_of(&record));
+            .map_err(|e| internal(&e.to_string()))?
+            .filter(|r| r.owner == account.name)
+            .ok_or_else(no_such_token)?;
+        let fresh = Arc::new(Snapshot::of(&record, commits));
         if stale.is_some_and(|s| s.verifier == record.verifier) {
-            self.state.verified.insert(index, Arc::clone(&fresh));
-            return Ok(fresh);
+            svc.verified.insert(index, Arc::clone(&fresh));
+            return Ok(Grant::new(account, fresh, index));
         }
         if tokens::scheme(&record.verifier) == Scheme::Interim {
-            return self.load_imported(index, record, fresh, digest);
+            let snapshot = self.load_imported(index, record, fresh, digest)?;
+            return Ok(Grant::new(account, snapshot, index));
         }
         // A turn under the daemon-wide limit (control requests share it).
-        let _turn = self
-            .state
+        let _turn = svc
             .argon2_turn()
             .await
             .ok_or_else(|| internal("the Argon2 limiter is closed"))?;
         // Another request may have verified this token while we waited.
-        if let Some(s) = self.state.verified.get(&index)
+        if let Some(s) = svc.verified.get(&index)
             && s.verifier == record.verifier
             && s.generation == record.generation
         {
-            return Ok(s);
+            return Ok(Grant::new(account, s, index));
         }
-        let state = Arc::clone(&self.state);
+        let state = Arc::clone(svc);
         let verifier = record.verifier.clone();
         let ok = tokio::task::spawn_blocking(move || state.hasher.verify(&digest, &verifier))
             .await
@@ -363,13 +464,10 @@ impl Verifier {
                 "token index matched but Argon2 verification failed for {}:{}",
                 record.owner, record.name
             ));
-            return Err(refuse(
-                ErrorCode::InvalidToken,
-                "no such token for this user",
-            ));
+            return Err(no_such_token());
         }
-        self.state.verified.insert(index, Arc::clone(&fresh));
-        Ok(fresh)
+        svc.verified.insert(index, Arc::clone(&fresh));
+        Ok(Grant::new(account, fresh, index))
     }
 
     /// An imported token still on its interim verifier: a keyed hash,
@@ -380,17 +478,14 @@ impl Verifier {
         index: Index,
         record: TokenRecord,
         fresh: Arc<Snapshot>,
-        digest: crate::tokens::Digest,
+        digest: Digest,
     ) -> Result<Arc<Snapshot>, Refusal> {
         if !self.state.pepper.check_interim(&digest, &record.verifier) {
             logging::warn(&format!(
                 "token index matched but the interim verifier did not for {}:{}",
                 record.owner, record.name
             ));
-            return Err(refuse(
-                ErrorCode::InvalidToken,
-                "no such token for this user",
-            ));
+            return Err(no_such_token());
         }
         self.state.verified.insert(index, Arc::clone(&fresh));
         self.upgrades.queue(
@@ -433,13 +528,5 @@ mod tests {
         );
         let all_token = vec!["all".to_owned()];
         assert_eq!(effective(Some(&all_token), &Holdings::All), Holdings::All);
-    }
-
-    #[test]
-    fn key_ownership_is_exact() {
-        assert!(key_owned_by(b"bob\0t", "bob"));
-        assert!(!key_owned_by(b"bobby\0t", "bob"));
-        assert!(!key_owned_by(b"bob", "bob"));
-        assert!(!key_owned_by(b"bo\0t", "bob"));
     }
 }

@@ -7,17 +7,30 @@ use apitokend_proto::ErrorCode;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::{Refusal, refuse};
+use super::{Refusal, Req, refuse};
 use crate::acl;
 use crate::decode::string_arg;
 use crate::iplist;
 use crate::text::shown;
 
 pub(super) struct VerifyArgs {
-    pub(super) user: String,
-    pub(super) token: Zeroizing<String>,
-    pub(super) ip: IpAddr,
-    pub(super) function: String,
+    user: String,
+    token: Zeroizing<String>,
+    ip: IpAddr,
+    ip_text: String,
+    function: String,
+}
+
+impl VerifyArgs {
+    pub(super) fn req(&self) -> Req<'_> {
+        Req {
+            user: &self.user,
+            token: &self.token,
+            ip: self.ip,
+            ip_text: &self.ip_text,
+            function: &self.function,
+        }
+    }
 }
 
 fn bad(why: String) -> Refusal {
@@ -47,6 +60,7 @@ pub(super) fn parse_args(args: &mut Map<String, Value>) -> Result<VerifyArgs, Re
         user,
         token,
         ip,
+        ip_text,
         function,
     })
 }

@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use super::cache::{Snapshot, VerifiedCache};
+use super::cache::VerifiedCache;
 use crate::logging;
 use crate::state::State;
 use crate::store::Replaced;
@@ -141,15 +141,5 @@ fn refresh(cache: &VerifiedCache, index: &Index, generation: u64, interim: &str,
     if s.generation != generation || s.verifier != interim {
         return;
     }
-    cache.insert(
-        *index,
-        Arc::new(Snapshot {
-            generation: s.generation,
-            name: s.name.clone(),
-            expires_at: s.expires_at,
-            acls: s.acls.clone(),
-            nets: s.nets.clone(),
-            verifier: phc,
-        }),
-    );
+    cache.insert(*index, Arc::new(s.with_verifier(phc)));
 }
