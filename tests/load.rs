@@ -62,12 +62,16 @@ fn thousand_clients_and_five_hundred_half_lines() {
         .collect();
     let idle_since = Instant::now();
 
-    // 1,000 clients at once, each sending several requests.
+    // 1,000 clients at once, each sending several requests; each holds its
+    // connection until every client had its first reply, so the limit is
+    // reached however fast the daemon serves.
     let barrier = Barrier::new(ACTIVE);
+    let first_replies = Barrier::new(ACTIVE);
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..ACTIVE)
             .map(|_| {
-                let (barrier, line, path) = (&barrier, &line, &d.verify_socket);
+                let (barrier, first_replies) = (&barrier, &first_replies);
+                let (line, path) = (&line, &d.verify_socket);
                 std::thread::Builder::new()
                     .stack_size(64 * 1024)
                     .spawn_scoped(s, move || {
@@ -78,7 +82,7 @@ fn thousand_clients_and_five_hundred_half_lines() {
                         barrier.wait();
                         let mut reader = BufReader::new(stream.try_clone().unwrap());
                         let mut outcome = Outcome::Served;
-                        for _ in 0..5 {
+                        for round in 0..5 {
                             // A refused client may already be closed: a failed
                             // write is fine, the reply is waiting to be read.
                             let _ = stream.write_all(line.as_bytes());
@@ -87,6 +91,9 @@ fn thousand_clients_and_five_hundred_half_lines() {
                                 .read_line(&mut reply)
                                 .expect("the daemon must answer, not hang");
                             assert!(n > 0, "connection closed without a reply");
+                            if round == 0 {
+                                first_replies.wait();
+                            }
                             if reply.contains("\"too_many_connections\"") {
                                 outcome = Outcome::Refused;
                                 break;
