@@ -36,6 +36,8 @@ pub struct State {
     /// Tokens this process has checked with Argon2 (the verify path's; here
     /// so `status` can report its size).
     pub(crate) verified: VerifiedCache,
+    /// Verifies answered since the start, by path (for `status`).
+    pub(crate) verifies: VerifyCounts,
     /// When this state was opened (the daemon's start), by the clock.
     pub(crate) started_at: i64,
     /// The control and verify socket paths being served, once bound.
@@ -55,6 +57,14 @@ pub struct State {
     accounting_log: RwLock<Option<PathBuf>>,
     /// The uid of `[web] user`, the only peer that may relay credentials.
     front_uid: RwLock<Option<crate::accounts::Uid>>,
+}
+
+/// Verify requests answered on the fast path (synchronously, on the
+/// connection's thread) and on the general one (everything else).
+#[derive(Debug, Default)]
+pub(crate) struct VerifyCounts {
+    pub(crate) fast: std::sync::atomic::AtomicU64,
+    pub(crate) general: std::sync::atomic::AtomicU64,
 }
 
 /// `[web] user`'s uid, if that account exists (and is not root).
@@ -119,6 +129,7 @@ impl State {
             lockout: Lockout::new(config.lockout.clone()),
             usage: UsageTracker::default(),
             verified: VerifiedCache::new(CACHE_CAPACITY),
+            verifies: VerifyCounts::default(),
             started_at: clock.now(),
             sockets: OnceLock::new(),
             last_reload: Mutex::new(None),

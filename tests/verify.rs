@@ -510,6 +510,7 @@ fn fast_and_general_paths_answer_alike() {
         ("res", &lim),
         ("res", &res_full),
         ("root", &soon),
+        ("sus", &sus),
     ] {
         assert!(
             call(&verify_line(user, t, "10.0.0.1", "listaccts", false)).contains("\"result\":1")
@@ -520,7 +521,14 @@ fn fast_and_general_paths_answer_alike() {
     );
     d.suspend("sus", true);
     d.set_now(now + 10);
-    for (user, t, ip, function, outcome) in [
+    let counts = || {
+        let status = d.call(req("status"));
+        let data = status.data.unwrap();
+        let n = |k: &str| data[k].as_u64().unwrap();
+        (n("verifies_fast"), n("verifies_general"))
+    };
+    let before = counts();
+    let cases = [
         ("root", full.as_str(), "10.0.0.1", "listaccts", "ok"),
         ("root", &full, "::ffff:10.0.0.1", "reboot", "ok"),
         ("res", &lim, "10.0.0.1", "createacct", "ok"),
@@ -540,7 +548,8 @@ fn fast_and_general_paths_answer_alike() {
         ("root", never, "10.0.3.1", "listaccts", "invalid_token"),
         ("res", &full, "10.0.4.1", "listaccts", "invalid_token"),
         ("nosuchuser", &full, "10.0.5.1", "listaccts", "unknown_user"),
-    ] {
+    ];
+    for (user, t, ip, function, outcome) in cases {
         let fast = call(&verify_line(user, t, ip, function, false));
         let general = call(&verify_line(user, t, ip, function, true));
         assert_eq!(fast, general, "{user} {function} from {ip}");
@@ -548,4 +557,8 @@ fn fast_and_general_paths_answer_alike() {
         let code = reply["metadata"]["error"].as_str().unwrap_or("ok");
         assert_eq!(code, outcome, "{user} {function} from {ip}: {fast}");
     }
+    // Each case took each path once.
+    let after = counts();
+    let n = cases.len() as u64;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (n, n));
 }

@@ -1,6 +1,9 @@
 //! The verify socket's server (a thread per connection): framing, the line
 //! cap, request-line deadlines and the drain on shutdown, over the real
 //! socket. Connection limits under load are in `load.rs`.
+// The connection helper unwraps outside #[test] fns, which clippy.toml's
+// allow-unwrap-in-tests does not cover.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

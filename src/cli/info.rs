@@ -73,6 +73,12 @@ where
                 "tokens",
             ),
         ));
+        let fast = int(data, "verifies_fast").unwrap_or(0);
+        let general = int(data, "verifies_general").unwrap_or(0);
+        fields.push((
+            "Verifies",
+            format!("{} since start ({fast} on the fast path)", fast + general),
+        ));
         fields.push((
             "Lockouts",
             plural(int(data, "lockouts").unwrap_or(0), "address", "addresses"),
@@ -229,6 +235,7 @@ mod tests {
         let root = json!({"version": "0.1.0", "started_at": 0, "uptime_secs": 3_660,
             "control_socket": "/c", "verify_socket": "/v", "tokens": 5, "owners": 1,
             "verified_cache_entries": 1, "lockouts": 2, "expiry_warning_days": 7,
+            "verifies_fast": 7, "verifies_general": 3,
             "last_reload": {"at": 60, "result": "problems", "problems": ["x"]}});
         let out = status(&root, &utc);
         for want in [
@@ -236,6 +243,7 @@ mod tests {
             "Up:             1 h 1 min (since 1970-01-01 00:00:00)",
             "Tokens:         5 of 1 owner",
             "Verified cache: 1 token",
+            "Verifies:       10 since start (7 on the fast path)",
             "Lockouts:       2 addresses",
             "Last reload:    1970-01-01 00:01:00, with problems: x",
         ] {

@@ -59,6 +59,13 @@ pub(super) fn run(ctx: &Ctx<'_>, args: Params<'_>) -> Outcome {
             data.insert("control_socket".into(), control);
             data.insert("verify_socket".into(), verify);
             data.insert("verified_cache_entries".into(), json!(state.verified.len()));
+            let count =
+                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            data.insert("verifies_fast".into(), json!(count(&state.verifies.fast)));
+            data.insert(
+                "verifies_general".into(),
+                json!(count(&state.verifies.general)),
+            );
             data.insert("lockouts".into(), json!(state.lockout.list(now).len()));
             let reload = state.last_reload().map(|r| {
                 json!({

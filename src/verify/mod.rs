@@ -185,11 +185,13 @@ impl Verifier {
                 fast::write_response(&reply, out);
             }
         }
+        self.state.verifies.fast.fetch_add(1, Ordering::Relaxed);
         Answer::Written
     }
 
     /// Decodes and answers one verify-socket line.
     pub async fn handle_line(&self, peer: &Peer, line: &[u8]) -> Response {
+        self.state.verifies.general.fetch_add(1, Ordering::Relaxed);
         let mut request = match decode::decode(line) {
             Ok(r) => r,
             Err(refused) => return Response::fail(COMMAND, refused.code, refused.reason),
