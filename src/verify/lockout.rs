@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,9 @@ pub struct Lockout {
     ipv6_prefix: u8,
     capacity: usize,
     table: Mutex<Table>,
+    /// The latest end of any lock ever set: past it nothing is locked, and
+    /// a verify need not take the table's lock to know it.
+    locks_end: AtomicI64,
 }
 
 fn secs(v: u64) -> i64 {
@@ -115,6 +119,7 @@ impl Lockout {
             capacity: config.max_tracked.max(1),
             config: Mutex::new(config),
             table: Mutex::new(Table::default()),
+            locks_end: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -146,6 +151,9 @@ impl Lockout {
 
     /// `Some(until)` while `ip`'s caller is locked out.
     pub fn locked_until(&self, ip: IpAddr, now: i64) -> Option<i64> {
+        if now >= self.locks_end.load(Ordering::SeqCst) {
+            return None;
+        }
         self.table()
             .entries
             .get(&self.caller(ip))
@@ -194,6 +202,7 @@ impl Lockout {
         if e.failures >= cfg.max_failures {
             let until = now.saturating_add(secs(cfg.cooldown_secs));
             e.locked_until = Some(until);
+            self.locks_end.fetch_max(until, Ordering::SeqCst);
             return Recorded::LockedNow {
                 until,
                 failures: e.failures,
