@@ -145,8 +145,44 @@ pub fn scheme(verifier: &str) -> Scheme {
 }
 
 /// The LMDB key of a token record.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Index(pub [u8; 32]);
+
+/// An index is an HMAC output under the secret pepper: uniform, and no
+/// caller can choose it, so its first eight bytes are its hash; a keyed
+/// hash (SipHash, against flooding) would only cost the verify path time.
+impl std::hash::Hash for Index {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// Hasher of [`Index`] keys: the value [`Index`] feeds it, as is.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IndexHasher(u64);
+
+impl std::hash::Hasher for IndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for other key types; stay correct for them.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+/// A map keyed by token index.
+pub type IndexMap<V> =
+    std::collections::HashMap<Index, V, std::hash::BuildHasherDefault<IndexHasher>>;
 
 impl fmt::Debug for Index {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

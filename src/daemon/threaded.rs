@@ -322,7 +322,8 @@ fn serve(mut stream: UnixStream, peer: &Peer, shared: &Shared) {
         filled -= start;
         scanned = filled;
         buf.0[filled..filled + start].fill(0);
-        if !out.is_empty() {
+        let replied = !out.is_empty();
+        if replied {
             if stream.write_all(&out).is_err() {
                 return;
             }
@@ -334,8 +335,13 @@ fn serve(mut stream: UnixStream, peer: &Peer, shared: &Shared) {
             buf.0.resize(grown, 0);
         }
         // The socket's timeout is the time left for this line; it changes
-        // only while a line is incomplete, so a busy client costs no call.
-        let left = deadline.saturating_duration_since(Instant::now());
+        // only while a line is incomplete, so a busy client costs no call
+        // (and, right after a reply, not even a clock read).
+        let left = if replied {
+            idle
+        } else {
+            deadline.saturating_duration_since(Instant::now())
+        };
         if left.is_zero() {
             return;
         }

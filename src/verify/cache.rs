@@ -9,7 +9,7 @@
 //! `old` is promoted. Memory stays under `capacity` entries, every
 //! operation is O(1), and hot tokens survive rotation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use ipnet::IpNet;
 
 use crate::acl::Holdings;
 use crate::store::TokenRecord;
-use crate::tokens::Index;
+use crate::tokens::{Index, IndexMap};
 
 /// What a verify needs of a token record, parsed once.
 #[derive(Debug)]
@@ -89,8 +89,8 @@ impl Snapshot {
 
 #[derive(Debug, Default)]
 struct Generations {
-    young: HashMap<Index, Arc<Snapshot>>,
-    old: HashMap<Index, Arc<Snapshot>>,
+    young: IndexMap<Arc<Snapshot>>,
+    old: IndexMap<Arc<Snapshot>>,
 }
 
 #[derive(Debug)]

@@ -5,7 +5,6 @@
 //! to the store's `usage` database in one transaction. `api_token_list`
 //! reads the pending value first, so it is current without a flush.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use ipnet::IpNet;
 
 use crate::iplist;
 use crate::store::Usage;
-use crate::tokens::Index;
+use crate::tokens::{Index, IndexMap};
 
 /// How often pending usage is written to the store.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(60);
@@ -38,7 +37,7 @@ impl LastUse {
 
 #[derive(Debug, Default)]
 pub struct UsageTracker {
-    pending: Mutex<HashMap<Index, LastUse>>,
+    pending: Mutex<IndexMap<LastUse>>,
 }
 
 impl UsageTracker {
