@@ -156,7 +156,7 @@ impl Accounts {
         }
         let accounts = Arc::downgrade(self);
         let started = std::thread::Builder::new()
-            .name("apitokend-accounts".to_owned())
+            .name("apitokend-accts".to_owned())
             .spawn(move || {
                 watch::run(&fds, || match accounts.upgrade() {
                     Some(a) => a.confirm(&mut lock(&a.source), false),
