@@ -181,10 +181,10 @@ impl Accounts {
         if name == "root" {
             return Ok(Some(Arc::clone(&self.root)));
         }
-        if self.since_confirmed() > CONFIRM_EVERY {
+        if self.since_confirmed() >= CONFIRM_EVERY {
             let mut source = lock(&self.source);
             // Another caller may have confirmed while this one waited.
-            if self.since_confirmed() > CONFIRM_EVERY {
+            if self.since_confirmed() >= CONFIRM_EVERY {
                 self.confirm(&mut source, false);
             }
         }

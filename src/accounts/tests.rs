@@ -555,3 +555,35 @@ fn account_allocates_nothing_on_a_hit_nor_on_a_quiet_confirmation() {
         assert_eq!(counting::allocations() - before, 0, "{name}: confirmed");
     }
 }
+
+#[test]
+fn resellers_lines() {
+    for (line, want) in [
+        (
+            "bob:list-accts,create-acct",
+            Some(("bob", "create-acct,list-accts")),
+        ),
+        (
+            "  bob : list-accts , ,create-acct  ",
+            Some(("bob", "create-acct,list-accts")),
+        ),
+        ("bob:list-accts,all", Some(("bob", "all"))),
+        ("bob", Some(("bob", ""))),
+        ("bob:", Some(("bob", ""))),
+        ("# bob:all", None),
+        ("../etc:all", None),
+        (":all", None),
+        ("bob smith:all", None),
+    ] {
+        let parsed = view::parse_resellers(line);
+        let got = parsed.iter().next().map(|(user, holdings)| {
+            let acls = match holdings {
+                Holdings::All => "all".to_owned(),
+                Holdings::Some(set) => set.iter().cloned().collect::<Vec<_>>().join(","),
+            };
+            (user.clone(), acls)
+        });
+        let want = want.map(|(u, a)| (u.to_owned(), a.to_owned()));
+        assert_eq!(got, want, "{line:?}");
+    }
+}

@@ -73,7 +73,7 @@ impl Fds {
 }
 
 /// What a drain of the queue found.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub(super) enum Drained {
     Quiet,
@@ -247,6 +247,86 @@ pub(super) fn run(fds: &Fds, mut on_event: impl FnMut() -> bool) {
         }
         if polled[1].any() == Some(true) || !on_event() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_each_event_means() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("suspended")).unwrap();
+        let (fds, mut w) = Watches::on(dir.path()).unwrap();
+        w.rewatch(&fds.inotify, dir.path()).unwrap();
+        let suspended = w.suspended.unwrap();
+        let event = |wd, mask, name: Option<&str>| InotifyEvent {
+            wd,
+            mask,
+            cookie: 0,
+            name: name.map(Into::into),
+        };
+        let lost = Drained::Lost("the accounts directory watch ended".to_owned());
+        for (what, e, want) in [
+            (
+                "events were lost",
+                event(w.dir, F::IN_Q_OVERFLOW, None),
+                Drained::Changed,
+            ),
+            (
+                "resellers renamed in",
+                event(w.dir, F::IN_MOVED_TO, Some("resellers")),
+                Drained::Changed,
+            ),
+            (
+                "suspended chmod-ed",
+                event(w.dir, F::IN_ATTRIB, Some("suspended")),
+                Drained::Changed,
+            ),
+            (
+                "another file",
+                event(w.dir, F::IN_CLOSE_WRITE, Some("resellers.tmp")),
+                Drained::Quiet,
+            ),
+            (
+                "the directory removed",
+                event(w.dir, F::IN_DELETE_SELF, None),
+                lost.clone(),
+            ),
+            (
+                "the directory unmounted",
+                event(w.dir, F::IN_UNMOUNT, None),
+                lost.clone(),
+            ),
+            (
+                "the directory's watch gone",
+                event(w.dir, F::IN_IGNORED, None),
+                lost,
+            ),
+            (
+                "a suspension",
+                event(suspended, F::IN_CREATE, Some("bob")),
+                Drained::Changed,
+            ),
+            (
+                "a suspension file's mode",
+                event(suspended, F::IN_ATTRIB, Some("bob")),
+                Drained::Quiet,
+            ),
+            (
+                "suspended/ removed",
+                event(suspended, F::IN_DELETE_SELF, None),
+                Drained::Changed,
+            ),
+            (
+                "a removed watch's last event",
+                event(suspended, F::IN_IGNORED, None),
+                Drained::Quiet,
+            ),
+        ] {
+            assert_eq!(w.meaning(&e), want, "{what}");
         }
     }
 }
