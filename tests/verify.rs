@@ -524,6 +524,7 @@ fn fast_and_general_paths_answer_alike() {
         call(&verify_line("root", &net, "192.0.2.7", "listaccts", false)).contains("\"result\":1")
     );
     d.suspend("sus", true);
+    settles(&d, "sus", &sus, "10.0.0.1", "listaccts", "suspended");
     d.set_now(now + 10);
     let counts = || {
         let status = d.call(req("status"));
