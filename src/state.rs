@@ -26,7 +26,7 @@ use crate::verify::usage::UsageTracker;
 #[derive(Debug)]
 pub struct State {
     pub(crate) store: Store,
-    pub(crate) accounts: Accounts,
+    pub(crate) accounts: Arc<Accounts>,
     pub(crate) hasher: Hasher,
     pub(crate) pepper: Pepper,
     pub(crate) clock: Arc<dyn Clock>,
@@ -122,7 +122,7 @@ impl State {
         }
         Ok(State {
             store,
-            accounts: Accounts::new(&config.accounts_dir),
+            accounts: Arc::new(Accounts::new(&config.accounts_dir)),
             hasher: Hasher::new(&config.argon2)?,
             pepper,
             clock: Arc::clone(&clock),

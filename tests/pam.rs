@@ -282,6 +282,10 @@ fn suspended_owner() {
     let svc = Service::for_daemon(&d, "");
     assert_success(&svc.auth("res", Some("192.0.2.10"), &t));
     d.suspend("res", true);
+    // Verify sees account file changes within 100 ms.
+    common::until_account_change_seen("the suspension", || {
+        svc.auth("res", Some("192.0.2.10"), &t).status.code() != Some(0)
+    });
     assert_fails_with(&svc.auth("res", Some("192.0.2.10"), &t), AUTH_ERR);
 }
 

@@ -90,11 +90,18 @@ fn capabilities_are_dropped_and_no_new_privs_set() {
         assert_eq!(field(cap), "0000000000000000", "{cap}");
     }
     assert_eq!(field("NoNewPrivs"), "1");
-    // Every thread, not just the main one.
+    // Every thread, not just the main one (the account files' watcher too).
+    let mut names = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{}/task", d.pid())).unwrap() {
         let s = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
         assert!(s.contains("CapEff:\t0000000000000000"), "{s}");
+        names.extend(
+            s.lines()
+                .find_map(|l| l.strip_prefix("Name:\t"))
+                .map(str::to_owned),
+        );
     }
+    assert!(names.iter().any(|n| n == "apitokend-accts"), "{names:?}");
     // And it still works without them.
     create(&d, None, json!({"token_name": "x"}));
 }

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use common::{
     Daemon, accepted, config_refused, create, error_code, mode, refused, req, run_with_stdin,
-    token, verify_req, with_args,
+    settles, token, verify_req, with_args,
 };
 use serde_json::{Value, json};
 
@@ -196,7 +196,7 @@ fn expiry_uses_the_injected_clock() {
 }
 
 #[test]
-fn changes_take_effect_on_the_very_next_verify() {
+fn token_changes_take_effect_on_the_next_verify_account_changes_within_100_ms() {
     let d = Daemon::builder()
         .resellers("res:list-accts,create-acct,manage-api-tokens\n")
         .start();
@@ -215,6 +215,7 @@ fn changes_take_effect_on_the_very_next_verify() {
 
     // The reseller loses create-acct: both tokens lose it at once.
     d.write_resellers("res:list-accts,manage-api-tokens\n");
+    settles(&d, "res", &t, "10.0.0.1", "createacct", "acl_denied");
     for (tok, name) in [(&t, "t"), (&full, "full")] {
         assert_eq!(
             refused(&d, "res", tok, "10.0.0.1", "createacct"),
@@ -227,9 +228,14 @@ fn changes_take_effect_on_the_very_next_verify() {
 
     // Suspension and its end.
     d.suspend("res", true);
-    assert_eq!(refused(&d, "res", &t, "10.0.0.1", "listaccts"), "suspended");
+    settles(&d, "res", &t, "10.0.0.1", "listaccts", "suspended");
+    assert_eq!(
+        refused(&d, "res", &full, "10.0.0.1", "listaccts"),
+        "suspended"
+    );
     d.suspend("res", false);
-    accepted(&d, "res", &t, "10.0.0.1", "listaccts");
+    settles(&d, "res", &t, "10.0.0.1", "listaccts", "ok");
+    accepted(&d, "res", &full, "10.0.0.1", "listaccts");
 
     // Update: an IP list, then new ACLs, then a new name.
     let upd = |args: Value| {
@@ -270,10 +276,7 @@ fn changes_take_effect_on_the_very_next_verify() {
     // The account is no longer a reseller (deleted in WHM without the hook yet).
     accepted(&d, "res", &full, "10.0.0.1", "listaccts");
     d.write_resellers("");
-    assert_eq!(
-        refused(&d, "res", &full, "10.0.0.1", "listaccts"),
-        "unknown_user"
-    );
+    settles(&d, "res", &full, "10.0.0.1", "listaccts", "unknown_user");
 }
 
 #[test]
@@ -285,6 +288,7 @@ fn removed_and_renamed_accounts() {
     accepted(&d, "gone", &g, "10.0.0.1", "listaccts");
 
     d.write_resellers("new:all\ngone:all\n");
+    settles(&d, "old", &t, "10.0.0.1", "listaccts", "unknown_user");
     let r = d.call_json(
         json!({"command": "account_rename", "args": {"user": "old", "new_user": "new"}}),
     );
@@ -520,6 +524,7 @@ fn fast_and_general_paths_answer_alike() {
         call(&verify_line("root", &net, "192.0.2.7", "listaccts", false)).contains("\"result\":1")
     );
     d.suspend("sus", true);
+    settles(&d, "sus", &sus, "10.0.0.1", "listaccts", "suspended");
     d.set_now(now + 10);
     let counts = || {
         let status = d.call(req("status"));

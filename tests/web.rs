@@ -317,6 +317,9 @@ fn every_authentication_failure_is_cpsrvds_403_and_the_audit_says_which() {
     w.daemon.set_now(chrono_now());
     // Suspended owner.
     w.daemon.suspend("res1", true);
+    common::until_account_change_seen("the suspension", || {
+        https(&w, path, &["-H", &auth("res1", &res)]).status == 403
+    });
     assert_denied(&https(&w, path, &["-H", &auth("res1", &res)]), "suspended");
     w.daemon.suspend("res1", false);
     // Wrong tokens count towards the lockout: 3 failures lock 127.0.0.1

@@ -99,6 +99,8 @@ pub fn run(config: &Config, source: ConfigSource) -> Result<(), StartError> {
         }
         eprintln!("apitokend: warning: {e} (not running as root)");
     }
+    // After the drop, so the account watcher thread inherits no privilege.
+    prepared.state.accounts.start_watching();
     logging::init(config.log, &config.syslog_socket);
     // The control socket and housekeeping share a single-threaded event
     // loop on the main thread; Argon2 and LMDB writes run on its blocking

@@ -31,7 +31,7 @@ pub use self::{
     daemon::{CLI, DAEMON, Daemon},
     process::{Ran, config_accepted, config_refused, run_with_stdin, start_fails},
     users::{TestUser, ensure_group, test_user},
-    verify::{accepted, refused, verify_req},
+    verify::{accepted, refused, settles, verify_req},
 };
 
 pub fn req(command: &str) -> Request {
@@ -126,6 +126,20 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool, why: impl Fn(
         assert!(Instant::now() < deadline, "{}", why());
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// How long a change to the account files may take to reach verify: the
+/// daemon's rule is 100 ms after the change is on disk; the rest is margin
+/// for a loaded machine.
+pub const ACCOUNT_CHANGE_VISIBLE: Duration = Duration::from_secs(1);
+
+/// Polls `seen` until the change to the account files it looks for shows,
+/// for at most [`ACCOUNT_CHANGE_VISIBLE`].
+#[track_caller]
+pub fn until_account_change_seen(what: &str, seen: impl FnMut() -> bool) {
+    wait_until(ACCOUNT_CHANGE_VISIBLE, seen, || {
+        format!("{what}: not seen within {ACCOUNT_CHANGE_VISIBLE:?}")
+    });
 }
 
 /// The permission bits of a file.
