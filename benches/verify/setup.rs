@@ -234,32 +234,50 @@ impl std::ops::Sub for Sample {
     }
 }
 
-impl Daemon {
-    /// Sums `/proc/<pid>/task/*/schedstat` (run time, ns) and the voluntary
-    /// and involuntary context switches of every live thread.
-    pub fn sample(&self) -> Sample {
-        let mut total = Sample::default();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
-            return total;
-        };
-        for task in tasks.flatten() {
-            let dir = task.path();
-            if let Ok(sched) = std::fs::read_to_string(dir.join("schedstat")) {
-                total.cpu_ns += sched
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-            if let Ok(status) = std::fs::read_to_string(dir.join("status")) {
-                total.switches += status
-                    .lines()
-                    .filter(|l| l.contains("ctxt_switches:"))
-                    .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
-                    .sum::<u64>();
-            }
+/// utime + stime of a whole process in nanoseconds, from /proc/<pid>/stat:
+/// unlike per-thread figures it keeps the time of threads that have
+/// exited (a thread-per-connection server's). USER_HZ is 100 on Linux.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // After the command name (state is not a number): utime, stime are
+    // fields 14 and 15, here 10 and 11.
+    fields
+        .get(10..12)
+        .map_or(0, |f| f.iter().sum::<u64>() * 10_000_000)
+}
+
+/// A process's CPU time (`cpu_ns`) and the voluntary and involuntary
+/// context switches of its live threads (/proc/<pid>/task/*/status).
+pub fn sample(pid: u32) -> Sample {
+    let mut total = Sample {
+        cpu_ns: cpu_ns(pid),
+        switches: 0,
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            total.switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .sum::<u64>();
         }
-        total
+    }
+    total
+}
+
+impl Daemon {
+    pub fn sample(&self) -> Sample {
+        sample(self.pid)
     }
 
     pub fn mem(&self) -> Mem {
