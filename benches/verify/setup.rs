@@ -234,23 +234,32 @@ impl std::ops::Sub for Sample {
     }
 }
 
-/// utime + stime of a whole process in nanoseconds, from /proc/<pid>/stat:
-/// unlike per-thread figures it keeps the time of threads that have
-/// exited (a thread-per-connection server's). USER_HZ is 100 on Linux.
-pub fn cpu_ns(pid: u32) -> u64 {
+/// utime, stime, cutime and cstime (fields 14-17 of /proc/<pid>/stat) in
+/// USER_HZ ticks; `pid` may be `self`. Fields are counted by position:
+/// some before them (tpgid) may be -1.
+pub fn stat_ticks(pid: &str) -> [u64; 4] {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<u64> = stat
+    let after_name: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
         .unwrap_or_default()
         .split_whitespace()
-        .filter_map(|v| v.parse().ok())
         .collect();
-    // After the command name (state is not a number): utime, stime are
-    // fields 14 and 15, here 10 and 11.
-    fields
-        .get(10..12)
-        .map_or(0, |f| f.iter().sum::<u64>() * 10_000_000)
+    // after_name[0] is field 3 (state).
+    std::array::from_fn(|i| {
+        after_name
+            .get(11 + i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// utime + stime of a whole process in nanoseconds: unlike per-thread
+/// figures it keeps the time of threads that have exited (a
+/// thread-per-connection server's). USER_HZ is 100 on Linux.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let [utime, stime, ..] = stat_ticks(&pid.to_string());
+    (utime + stime) * 10_000_000
 }
 
 /// A process's CPU time (`cpu_ns`) and the voluntary and involuntary
