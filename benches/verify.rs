@@ -581,7 +581,7 @@ fn hot_path(rep: &mut Report, tmp: &Path, dur: Duration) {
         .collect();
     load::each_once(sock, &cached, Expect::Ok);
     let reply = Conn::connect(sock).call(&cached[0]).to_vec();
-    let cached_t = || Target {
+    let cached_t = Target {
         dest: Dest::Any(sock),
         reqs: &cached,
         expect: Expect::Ok,
@@ -617,7 +617,7 @@ fn hot_path(rep: &mut Report, tmp: &Path, dur: Duration) {
         let mut targets = vec![
             echos.target(base, &cached),
             echos.target(pairs, &cached),
-            cached_t(),
+            cached_t.clone(),
         ];
         if clients == 1 {
             targets.push(wrong_t.clone());
