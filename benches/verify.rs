@@ -45,7 +45,7 @@ use serde_json::Value;
 
 use echo::{Candidate, EchoProc, Server};
 use load::{Conn, Dest, Expect, Run};
-use setup::{CHEAP_ARGON2, Plain, Sample, Scenario, token_str};
+use setup::{CHEAP_ARGON2, Plain, Scenario, Used, token_str};
 
 /// Tokens of root verified in (b), (c) and during the storm.
 const HOT_TOKENS: usize = 64;
@@ -376,21 +376,23 @@ fn interleaved(
     slice: Duration,
 ) -> Vec<Measured> {
     for t in targets {
-        let _ = load::closed_loop_to(t.dest, clients, t.reqs, t.expect, slice);
+        let _ = load::closed_loop_to(t.dest, clients, t.reqs, t.expect, slice, || ());
     }
-    let mut parts: Vec<(Vec<Run>, Vec<Slice>, Sample)> = targets
+    let mut parts: Vec<(Vec<Run>, Vec<Slice>, Used)> = targets
         .iter()
-        .map(|_| (Vec::new(), Vec::new(), Sample::default()))
+        .map(|_| (Vec::new(), Vec::new(), Used::default()))
         .collect();
     for _ in 0..rounds {
         for (t, (runs, slices, used)) in targets.iter().zip(parts.iter_mut()) {
             let before = t.pid.map(setup::sample);
-            let run = load::closed_loop_to(t.dest, clients, t.reqs, t.expect, slice);
+            let (run, after) =
+                load::closed_loop_to(t.dest, clients, t.reqs, t.expect, slice, || {
+                    t.pid.map(setup::sample)
+                });
             let mut cpu_us = f64::NAN;
-            if let (Some(pid), Some(before)) = (t.pid, before) {
-                let delta = setup::sample(pid) - before;
-                used.cpu_ns += delta.cpu_ns;
-                used.switches += delta.switches;
+            if let (Some(before), Some(after)) = (before, after) {
+                let delta = after.since(&before);
+                *used += delta;
                 cpu_us = delta.cpu_ns as f64 / 1e3 / run.requests.max(1) as f64;
             }
             slices.push(Slice {
@@ -663,7 +665,7 @@ fn hot_path(rep: &mut Report, tmp: &Path, dur: Duration) {
         .collect();
     let before = daemon.sample();
     let st = load::storm(sock, STORM_CLIENTS, &storm_reqs, &cached);
-    let storm_cpu = daemon.sample() - before;
+    let storm_cpu = daemon.sample().since(&before);
     let mem = daemon.mem();
     let start = daemon.start;
     let code = daemon.stop();

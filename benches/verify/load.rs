@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -190,51 +191,95 @@ pub fn closed_loop(
     expect: Expect,
     duration: Duration,
 ) -> Run {
-    closed_loop_to(Dest::Any(socket), clients, requests, expect, duration)
+    closed_loop_to(
+        Dest::Any(socket),
+        clients,
+        requests,
+        expect,
+        duration,
+        || (),
+    )
+    .0
 }
 
 /// Sends `requests` (cycled, each client from its own offset) back to back
-/// on `clients` persistent connections for `duration`.
-pub fn closed_loop_to(
+/// on `clients` persistent connections for `duration`; calls `at_end` once
+/// every client is done and before any closes its connection (a server's
+/// per-connection threads are still alive to be counted).
+pub fn closed_loop_to<T>(
     dest: Dest<'_>,
     clients: usize,
     requests: &[Vec<u8>],
     expect: Expect,
     duration: Duration,
-) -> Run {
-    let barrier = Barrier::new(clients);
-    let parts = std::thread::scope(|s| {
+    at_end: impl FnOnce() -> T,
+) -> (Run, T) {
+    let start = Barrier::new(clients);
+    // A client that fails still meets the others at both barriers, and
+    // only then re-raises its panic.
+    let (end, release) = (Barrier::new(clients + 1), Barrier::new(clients + 1));
+    let (parts, t) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
-                let barrier = &barrier;
+                let (start, end, release) = (&start, &end, &release);
                 s.spawn(move || {
-                    let mut conn = dest.connect(c);
-                    let mut lat = Vec::with_capacity(1 << 16);
-                    let mut i = c * requests.len() / clients;
-                    barrier.wait();
-                    let start = Instant::now();
-                    let deadline = start + duration;
-                    loop {
-                        let req = &requests[i % requests.len()];
-                        i += 1;
-                        let t0 = Instant::now();
-                        let reply = conn.call(req);
-                        let t1 = Instant::now();
-                        expect.check(reply);
-                        lat.push(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
-                        if t1 >= deadline {
-                            return (lat, start, t1);
-                        }
-                    }
+                    let mut conn = catch_unwind(AssertUnwindSafe(|| dest.connect(c)));
+                    start.wait();
+                    let part = match &mut conn {
+                        Ok(conn) => catch_unwind(AssertUnwindSafe(|| {
+                            drive(
+                                conn,
+                                requests,
+                                c * requests.len() / clients,
+                                expect,
+                                duration,
+                            )
+                        })),
+                        Err(_) => Ok((Vec::new(), Instant::now(), Instant::now())),
+                    };
+                    end.wait();
+                    release.wait();
+                    let conn = conn.unwrap_or_else(|e| resume_unwind(e));
+                    drop(conn);
+                    part.unwrap_or_else(|e| resume_unwind(e))
                 })
             })
             .collect();
-        handles
+        end.wait();
+        let t = at_end();
+        release.wait();
+        let parts = handles
             .into_iter()
             .map(|h| h.join().unwrap())
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (parts, t)
     });
-    Run::from_parts(parts)
+    (Run::from_parts(parts), t)
+}
+
+/// One client's closed loop from request `i` on: latencies, start, end.
+fn drive(
+    conn: &mut Conn,
+    requests: &[Vec<u8>],
+    mut i: usize,
+    expect: Expect,
+    duration: Duration,
+) -> (Vec<u64>, Instant, Instant) {
+    let mut lat = Vec::with_capacity(1 << 16);
+    let start = Instant::now();
+    let deadline = start + duration;
+    loop {
+        let req = &requests[i % requests.len()];
+        i += 1;
+        let t0 = Instant::now();
+        let reply = conn.call(req);
+        let t1 = Instant::now();
+        expect.check(reply);
+        lat.push(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
+        if t1 >= deadline {
+            return (lat, start, t1);
+        }
+    }
 }
 
 /// Sends each request once, in order, on one connection (warm-up).

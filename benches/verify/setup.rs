@@ -217,20 +217,45 @@ pub struct Mem {
     pub threads: u64,
 }
 
-/// CPU time and context switches of all of a process's threads so far.
-#[derive(Debug, Default, Clone, Copy)]
+/// A process's CPU time so far (`cpu_ns`) and the context switches of
+/// each of its live threads, by thread id.
+#[derive(Debug, Default, Clone)]
 pub struct Sample {
+    pub cpu_ns: u64,
+    tasks: Vec<(u32, u64)>,
+}
+
+/// CPU time and context switches between two samples.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Used {
     pub cpu_ns: u64,
     pub switches: u64,
 }
 
-impl std::ops::Sub for Sample {
-    type Output = Sample;
-    fn sub(self, rhs: Sample) -> Sample {
-        Sample {
-            cpu_ns: self.cpu_ns.saturating_sub(rhs.cpu_ns),
-            switches: self.switches.saturating_sub(rhs.switches),
+impl Sample {
+    /// What the process used since `before`. Switches are summed over the
+    /// threads alive now (a thread born since counts from zero): take the
+    /// sample while the connections measured are still open.
+    pub fn since(&self, before: &Sample) -> Used {
+        let switches = self
+            .tasks
+            .iter()
+            .map(|&(tid, n)| {
+                let was = before.tasks.iter().find(|t| t.0 == tid).map_or(0, |t| t.1);
+                n.saturating_sub(was)
+            })
+            .sum();
+        Used {
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
+            switches,
         }
+    }
+}
+
+impl std::ops::AddAssign for Used {
+    fn add_assign(&mut self, rhs: Used) {
+        self.cpu_ns += rhs.cpu_ns;
+        self.switches += rhs.switches;
     }
 }
 
@@ -263,22 +288,26 @@ pub fn cpu_ns(pid: u32) -> u64 {
 }
 
 /// A process's CPU time (`cpu_ns`) and the voluntary and involuntary
-/// context switches of its live threads (/proc/<pid>/task/*/status).
+/// context switches of each live thread (/proc/<pid>/task/*/status).
 pub fn sample(pid: u32) -> Sample {
     let mut total = Sample {
         cpu_ns: cpu_ns(pid),
-        switches: 0,
+        tasks: Vec::new(),
     };
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return total;
     };
     for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
         if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
-            total.switches += status
+            let n = status
                 .lines()
                 .filter(|l| l.contains("ctxt_switches:"))
                 .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
                 .sum::<u64>();
+            total.tasks.push((tid, n));
         }
     }
     total
