@@ -1,13 +1,17 @@
 //! Load generation: a minimal blocking NDJSON client, closed-loop runs with
-//! per-request latencies, the first-use storm, and the raw echo baseline.
+//! per-request latencies (where clients connect and run: `Dest`), the
+//! first-use storm and the connection-load phase.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::unistd::Pid;
 
 /// One verify request line, pre-serialized.
 pub fn verify_request(user: &str, token: &str) -> Vec<u8> {
@@ -124,8 +128,62 @@ impl Run {
     }
 }
 
-/// Sends `requests` (cycled, each client from its own offset) back to back
-/// on `clients` persistent connections for `duration`.
+/// The CPUs this process may run on (the bench's main thread is never
+/// pinned, so its children see the same set).
+pub fn cpus() -> Vec<usize> {
+    let set = sched_getaffinity(Pid::from_raw(0)).unwrap();
+    (0..CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect()
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_to(cpu: usize) {
+    let mut set = CpuSet::new();
+    set.set(cpu).unwrap();
+    sched_setaffinity(Pid::from_raw(0), &set).unwrap();
+}
+
+/// The socket of a per-CPU server whose threads run on `cpu`.
+pub fn cpu_socket(base: &Path, cpu: usize) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(format!(".cpu{cpu}"));
+    PathBuf::from(s)
+}
+
+/// Where the clients of a run connect.
+#[derive(Clone, Copy, Debug)]
+pub enum Dest<'a> {
+    /// Every client to this socket, wherever the scheduler runs it.
+    Any(&'a Path),
+    /// Client `c` to the per-CPU socket (`cpu_socket`) of the
+    /// `c mod n`-th of the n CPUs, wherever the scheduler runs it.
+    Spread(&'a Path),
+    /// As `Spread`, with client `c` pinned to that CPU.
+    Pinned(&'a Path),
+}
+
+impl Dest<'_> {
+    /// Pins the calling client thread if asked, and connects it.
+    fn connect(self, client: usize) -> Conn {
+        let per_cpu = |base: &Path| {
+            let cpus = cpus();
+            let cpu = cpus[client % cpus.len()];
+            (cpu, cpu_socket(base, cpu))
+        };
+        match self {
+            Dest::Any(p) => Conn::connect(p),
+            Dest::Spread(base) => Conn::connect(&per_cpu(base).1),
+            Dest::Pinned(base) => {
+                let (cpu, path) = per_cpu(base);
+                pin_to(cpu);
+                Conn::connect(&path)
+            }
+        }
+    }
+}
+
+/// `closed_loop_to` with every client on `socket`.
 pub fn closed_loop(
     socket: &Path,
     clients: usize,
@@ -133,39 +191,95 @@ pub fn closed_loop(
     expect: Expect,
     duration: Duration,
 ) -> Run {
-    let barrier = Barrier::new(clients);
-    let parts = std::thread::scope(|s| {
+    closed_loop_to(
+        Dest::Any(socket),
+        clients,
+        requests,
+        expect,
+        duration,
+        || (),
+    )
+    .0
+}
+
+/// Sends `requests` (cycled, each client from its own offset) back to back
+/// on `clients` persistent connections for `duration`; calls `at_end` once
+/// every client is done and before any closes its connection (a server's
+/// per-connection threads are still alive to be counted).
+pub fn closed_loop_to<T>(
+    dest: Dest<'_>,
+    clients: usize,
+    requests: &[Vec<u8>],
+    expect: Expect,
+    duration: Duration,
+    at_end: impl FnOnce() -> T,
+) -> (Run, T) {
+    let start = Barrier::new(clients);
+    // A client that fails still meets the others at both barriers, and
+    // only then re-raises its panic.
+    let (end, release) = (Barrier::new(clients + 1), Barrier::new(clients + 1));
+    let (parts, t) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
-                let barrier = &barrier;
+                let (start, end, release) = (&start, &end, &release);
                 s.spawn(move || {
-                    let mut conn = Conn::connect(socket);
-                    let mut lat = Vec::with_capacity(1 << 16);
-                    let mut i = c * requests.len() / clients;
-                    barrier.wait();
-                    let start = Instant::now();
-                    let deadline = start + duration;
-                    loop {
-                        let req = &requests[i % requests.len()];
-                        i += 1;
-                        let t0 = Instant::now();
-                        let reply = conn.call(req);
-                        let t1 = Instant::now();
-                        expect.check(reply);
-                        lat.push(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
-                        if t1 >= deadline {
-                            return (lat, start, t1);
-                        }
-                    }
+                    let mut conn = catch_unwind(AssertUnwindSafe(|| dest.connect(c)));
+                    start.wait();
+                    let part = match &mut conn {
+                        Ok(conn) => catch_unwind(AssertUnwindSafe(|| {
+                            drive(
+                                conn,
+                                requests,
+                                c * requests.len() / clients,
+                                expect,
+                                duration,
+                            )
+                        })),
+                        Err(_) => Ok((Vec::new(), Instant::now(), Instant::now())),
+                    };
+                    end.wait();
+                    release.wait();
+                    let conn = conn.unwrap_or_else(|e| resume_unwind(e));
+                    drop(conn);
+                    part.unwrap_or_else(|e| resume_unwind(e))
                 })
             })
             .collect();
-        handles
+        end.wait();
+        let t = at_end();
+        release.wait();
+        let parts = handles
             .into_iter()
             .map(|h| h.join().unwrap())
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (parts, t)
     });
-    Run::from_parts(parts)
+    (Run::from_parts(parts), t)
+}
+
+/// One client's closed loop from request `i` on: latencies, start, end.
+fn drive(
+    conn: &mut Conn,
+    requests: &[Vec<u8>],
+    mut i: usize,
+    expect: Expect,
+    duration: Duration,
+) -> (Vec<u64>, Instant, Instant) {
+    let mut lat = Vec::with_capacity(1 << 16);
+    let start = Instant::now();
+    let deadline = start + duration;
+    loop {
+        let req = &requests[i % requests.len()];
+        i += 1;
+        let t0 = Instant::now();
+        let reply = conn.call(req);
+        let t1 = Instant::now();
+        expect.check(reply);
+        lat.push(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
+        if t1 >= deadline {
+            return (lat, start, t1);
+        }
+    }
 }
 
 /// Sends each request once, in order, on one connection (warm-up).
@@ -242,65 +356,6 @@ pub fn storm(socket: &Path, threads: usize, first_use: &[Vec<u8>], cached: &[Vec
             cached,
         }
     })
-}
-
-/// A std Unix-socket server, thread per connection, that answers every
-/// line with a fixed reply (the daemon's real reply bytes).
-pub struct Echo {
-    pub path: PathBuf,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl Echo {
-    pub fn start(path: &Path, reply: Vec<u8>) -> Echo {
-        let listener = UnixListener::bind(path).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let reply: Arc<[u8]> = reply.into();
-        let stopping = Arc::clone(&stop);
-        let acceptor = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stopping.load(Ordering::Relaxed) {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let reply = Arc::clone(&reply);
-                std::thread::spawn(move || {
-                    let mut writer = stream.try_clone().unwrap();
-                    let mut reader = BufReader::with_capacity(4096, stream);
-                    let mut line = Vec::with_capacity(512);
-                    loop {
-                        line.clear();
-                        match reader.read_until(b'\n', &mut line) {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => {
-                                if writer.write_all(&reply).is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        Echo {
-            path: path.to_owned(),
-            stop,
-            acceptor: Some(acceptor),
-        }
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the acceptor so it sees the flag.
-        let _ = UnixStream::connect(&self.path);
-        if let Some(h) = self.acceptor.take() {
-            let _ = h.join();
-        }
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// Background load for the "loaded" phase: `busy` connected clients (on

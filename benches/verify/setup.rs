@@ -217,49 +217,105 @@ pub struct Mem {
     pub threads: u64,
 }
 
-/// CPU time and context switches of all of a process's threads so far.
-#[derive(Debug, Default, Clone, Copy)]
+/// A process's CPU time so far (`cpu_ns`) and the context switches of
+/// each of its live threads, by thread id.
+#[derive(Debug, Default, Clone)]
 pub struct Sample {
+    pub cpu_ns: u64,
+    tasks: Vec<(u32, u64)>,
+}
+
+/// CPU time and context switches between two samples.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Used {
     pub cpu_ns: u64,
     pub switches: u64,
 }
 
-impl std::ops::Sub for Sample {
-    type Output = Sample;
-    fn sub(self, rhs: Sample) -> Sample {
-        Sample {
-            cpu_ns: self.cpu_ns.saturating_sub(rhs.cpu_ns),
-            switches: self.switches.saturating_sub(rhs.switches),
+impl Sample {
+    /// What the process used since `before`. Switches are summed over the
+    /// threads alive now (a thread born since counts from zero): take the
+    /// sample while the connections measured are still open.
+    pub fn since(&self, before: &Sample) -> Used {
+        let switches = self
+            .tasks
+            .iter()
+            .map(|&(tid, n)| {
+                let was = before.tasks.iter().find(|t| t.0 == tid).map_or(0, |t| t.1);
+                n.saturating_sub(was)
+            })
+            .sum();
+        Used {
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
+            switches,
         }
     }
 }
 
-impl Daemon {
-    /// Sums `/proc/<pid>/task/*/schedstat` (run time, ns) and the voluntary
-    /// and involuntary context switches of every live thread.
-    pub fn sample(&self) -> Sample {
-        let mut total = Sample::default();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
-            return total;
+impl std::ops::AddAssign for Used {
+    fn add_assign(&mut self, rhs: Used) {
+        self.cpu_ns += rhs.cpu_ns;
+        self.switches += rhs.switches;
+    }
+}
+
+/// utime, stime, cutime and cstime (fields 14-17 of /proc/<pid>/stat) in
+/// USER_HZ ticks; `pid` may be `self`. Fields are counted by position:
+/// some before them (tpgid) may be -1.
+pub fn stat_ticks(pid: &str) -> [u64; 4] {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    // after_name[0] is field 3 (state).
+    std::array::from_fn(|i| {
+        after_name
+            .get(11 + i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// utime + stime of a whole process in nanoseconds: unlike per-thread
+/// figures it keeps the time of threads that have exited (a
+/// thread-per-connection server's). USER_HZ is 100 on Linux.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let [utime, stime, ..] = stat_ticks(&pid.to_string());
+    (utime + stime) * 10_000_000
+}
+
+/// A process's CPU time (`cpu_ns`) and the voluntary and involuntary
+/// context switches of each live thread (/proc/<pid>/task/*/status).
+pub fn sample(pid: u32) -> Sample {
+    let mut total = Sample {
+        cpu_ns: cpu_ns(pid),
+        tasks: Vec::new(),
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
         };
-        for task in tasks.flatten() {
-            let dir = task.path();
-            if let Ok(sched) = std::fs::read_to_string(dir.join("schedstat")) {
-                total.cpu_ns += sched
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-            if let Ok(status) = std::fs::read_to_string(dir.join("status")) {
-                total.switches += status
-                    .lines()
-                    .filter(|l| l.contains("ctxt_switches:"))
-                    .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
-                    .sum::<u64>();
-            }
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            let n = status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .sum::<u64>();
+            total.tasks.push((tid, n));
         }
-        total
+    }
+    total
+}
+
+impl Daemon {
+    pub fn sample(&self) -> Sample {
+        sample(self.pid)
     }
 
     pub fn mem(&self) -> Mem {
