@@ -47,12 +47,27 @@ pub struct Event<'a> {
 fn clean_into(out: &mut String, s: &str, max: usize, spaces: bool) {
     use std::fmt::Write as _;
     let s = crate::text::hide_tokens(s);
+    let plain = |c: char| c.is_ascii_graphic() && c != '\\' && c != '"';
+    let mut rest: &str = &s;
     let mut kept = 0;
-    for c in s.chars() {
+    while let Some(c) = rest.chars().next() {
         if kept == max {
             out.push_str("...");
             return;
         }
+        // A run of plain ASCII goes in at once.
+        let run = rest
+            .bytes()
+            .take(max - kept)
+            .take_while(|&b| plain(char::from(b)))
+            .count();
+        if run > 0 {
+            out.push_str(&rest[..run]);
+            rest = &rest[run..];
+            kept += run;
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
         kept += 1;
         match c {
             '\\' => out.push_str("\\\\"),

@@ -25,6 +25,9 @@ pub(crate) fn shown(text: &str, max: usize) -> String {
 /// `text` with every run of [`TOKEN_LEN`] or more of `0-9A-Z` replaced by
 /// [`HIDDEN`].
 pub(crate) fn hide_tokens(text: &str) -> Cow<'_, str> {
+    if text.len() < TOKEN_LEN {
+        return Cow::Borrowed(text);
+    }
     let token_char = |b: u8| b.is_ascii_digit() || b.is_ascii_uppercase();
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;
