@@ -114,7 +114,12 @@ pub fn format(e: &Event<'_>) -> String {
         }
     }
     if let Some(p) = e.peer {
-        let _ = write!(line, " peer_uid={} peer_pid={}", p.uid.0, p.pid.unwrap_or(-1));
+        let _ = write!(
+            line,
+            " peer_uid={} peer_pid={}",
+            p.uid.0,
+            p.pid.unwrap_or(-1)
+        );
     }
     field(&mut line, "user", e.user.unwrap_or("-"), 64);
     if !e.token_names.is_empty() {

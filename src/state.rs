@@ -173,6 +173,12 @@ impl State {
         Arc::clone(&self.functions.read().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// `f` with the function table, read in place (a verify's check: no
+    /// reference count to bump on a line every core shares).
+    pub(crate) fn with_functions<T>(&self, f: impl FnOnce(&FunctionTable) -> T) -> T {
+        f(&self.functions.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub(crate) fn expiry_warning_secs(&self) -> i64 {
         self.expiry_warning_secs.load(Ordering::Relaxed)
     }

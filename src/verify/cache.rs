@@ -44,6 +44,8 @@ pub(crate) struct Snapshot {
     /// (see `Store::commits`): equal to the current count, the store need
     /// not be read again.
     pub confirmed: AtomicU64,
+    /// The last use this snapshot recorded (`usage::UseStamp`).
+    pub last_use: AtomicU64,
 }
 
 impl Snapshot {
@@ -63,6 +65,7 @@ impl Snapshot {
                 .collect(),
             verifier: rec.verifier.clone(),
             confirmed: AtomicU64::new(confirmed),
+            last_use: AtomicU64::new(0),
         }
     }
 
@@ -79,6 +82,7 @@ impl Snapshot {
             nets: self.nets.clone(),
             verifier,
             confirmed: AtomicU64::new(self.confirmed.load(Ordering::SeqCst)),
+            last_use: AtomicU64::new(0),
         }
     }
 
@@ -153,6 +157,7 @@ mod tests {
             nets: Vec::new(),
             verifier: String::new(),
             confirmed: AtomicU64::new(0),
+            last_use: AtomicU64::new(0),
         })
     }
 

@@ -404,12 +404,19 @@ impl Verifier {
             let why = format!("the token “{name}” may not be used from {}", req.ip);
             return Err(refuse_named(ErrorCode::IpNotAllowed, why, name));
         }
-        let functions = svc.functions();
-        if !functions.permits_by(|acl| grant.holds(acl), req.function) {
-            let why = functions.denial(name, req.function);
+        let denied = svc.with_functions(|functions| {
+            (!functions.permits_by(|acl| grant.holds(acl), req.function))
+                .then(|| functions.denial(name, req.function))
+        });
+        if let Some(why) = denied {
             return Err(refuse_named(ErrorCode::AclDenied, why, name));
         }
-        svc.usage.record(grant.index(), now, req.ip);
+        // Once per token, second and address: a token verified again and
+        // again touches only its own snapshot, not the shared tracker.
+        let seen = usage::UseStamp::of(now, req.ip);
+        if snapshot.last_use.swap(seen.0, Ordering::Relaxed) != seen.0 {
+            svc.usage.record(grant.index(), now, req.ip);
+        }
         Ok(grant)
     }
 
