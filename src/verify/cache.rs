@@ -4,8 +4,8 @@
 //! built from, so any change to the record (update, rename) is noticed on
 //! the next verify, and the verifier string it was checked against, so a
 //! change that keeps the token (an update) does not cost Argon2 again.
-//! Bounded with two generations: new entries go to `young`; when `young`
-//! fills, it becomes `old` and the previous `old` is dropped. A hit in
+//! Bounded with two generations (per shard): new entries go to `young`;
+//! when `young` fills, it becomes `old` and the previous `old` is dropped. A hit in
 //! `old` is promoted. Memory stays under `capacity` entries, every
 //! operation is O(1), and hot tokens survive rotation.
 
@@ -97,22 +97,41 @@ struct Generations {
     old: IndexMap<Arc<Snapshot>>,
 }
 
+/// Shards of the cache, each behind its own lock on its own cache line:
+/// verifies of different tokens on different cores then rarely touch the
+/// same lock.
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Generations>);
+
 #[derive(Debug)]
 pub(crate) struct VerifiedCache {
     half: usize,
-    inner: Mutex<Generations>,
+    shards: Box<[Shard]>,
 }
 
 impl VerifiedCache {
     pub fn new(capacity: usize) -> VerifiedCache {
         VerifiedCache {
-            half: (capacity / 2).max(1),
-            inner: Mutex::new(Generations::default()),
+            half: (capacity / 2 / SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
         }
     }
 
+    fn shard(&self, index: &Index) -> std::sync::MutexGuard<'_, Generations> {
+        // Indexes are uniform; folding all of the first bytes keeps even
+        // the tests' sequential ones spread.
+        let n = index.0[..8].iter().fold(0usize, |a, &b| a ^ usize::from(b));
+        self.shards[n % SHARDS]
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn get(&self, index: &Index) -> Option<Arc<Snapshot>> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.shard(index);
         if let Some(s) = g.young.get(index) {
             return Some(Arc::clone(s));
         }
@@ -122,7 +141,7 @@ impl VerifiedCache {
     }
 
     pub fn insert(&self, index: Index, snapshot: Arc<Snapshot>) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.shard(&index);
         Self::put(&mut g, self.half, index, snapshot);
     }
 
@@ -136,8 +155,13 @@ impl VerifiedCache {
 
     /// Entries held now (for `status`).
     pub fn len(&self) -> usize {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.young.len() + g.old.len()
+        self.shards
+            .iter()
+            .map(|s| {
+                let g = s.0.lock().unwrap_or_else(|p| p.into_inner());
+                g.young.len() + g.old.len()
+            })
+            .sum()
     }
 }
 
