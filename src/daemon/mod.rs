@@ -19,7 +19,9 @@ mod slots;
 pub(crate) mod sockets;
 mod startup;
 pub(crate) mod systemd;
+mod parked;
 mod threaded;
+mod verify_conn;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -19,12 +19,17 @@
 //! blocked read returns at once; what already arrived is still read and
 //! answered), and `stop` waits for the threads up to the drain deadline.
 //! A thread that cannot be started is a refused connection, not a crash.
+//! A connection quiet for a moment leaves its thread for the parking loop
+//! (`parked`), which serves all quiet connections on one thread and gives
+//! a connection its own thread back when it turns busy: threads follow the
+//! busy connections, not the open ones.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,24 +39,23 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use tokio::runtime::Handle;
 
+use super::parked::{self, PARK_AFTER, Parker};
 use super::server::{DRAIN_DEADLINE, busy_reason};
-use super::slots::{Slots, Ticket};
+use super::slots::Slots;
+use super::verify_conn::Conn;
 use crate::accounts::Uid;
 use crate::authz::Peer;
 use crate::config::Limits;
 use crate::logging;
-use crate::reply::Reply;
-use crate::verify::{Answer, Verifier};
+use crate::verify::Verifier;
 
 /// Stack of a connection thread: the fast path needs little; the general
 /// decoder's recursion is bounded by serde_json's depth limit.
 const STACK_BYTES: usize = 256 * 1024;
-/// Read buffer at first; it grows, up to the line cap, for long lines.
-const FIRST_BUFFER: usize = 4096;
 
 /// Connections being served, so the drain can reach and count them.
 #[derive(Debug, Default)]
-struct Live {
+pub(super) struct Live {
     conns: Mutex<(u64, HashMap<u64, UnixStream>)>,
     gone: Condvar,
 }
@@ -68,7 +72,7 @@ impl Live {
         Some(id)
     }
 
-    fn remove(&self, id: u64) {
+    pub(super) fn remove(&self, id: u64) {
         let mut g = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         g.1.remove(&id);
         self.gone.notify_all();
@@ -99,19 +103,31 @@ impl Live {
     }
 }
 
-/// What a connection thread needs.
+/// What a connection needs, on its thread or parked.
 #[derive(Debug)]
-struct Shared {
-    verifier: Arc<Verifier>,
-    runtime: Handle,
-    limits: Limits,
-    live: Live,
+pub(super) struct Shared {
+    pub(super) verifier: Arc<Verifier>,
+    pub(super) runtime: Handle,
+    pub(super) limits: Limits,
+    pub(super) live: Arc<Live>,
+    pub(super) parker: Parker,
+    /// Set at stop: a thread no longer parks its connection.
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    /// The time a request line has, from the connection's start or the
+    /// last reply.
+    pub(super) fn idle(&self) -> Duration {
+        Duration::from_secs(self.limits.idle_timeout_secs).max(Duration::from_millis(1))
+    }
 }
 
 /// The running server; [`VerifyServer::stop`] drains it.
 #[derive(Debug)]
 pub(crate) struct VerifyServer {
     acceptor: JoinHandle<()>,
+    parking: JoinHandle<()>,
     /// Dropping it wakes the acceptor (its poll sees the hang-up).
     wake: UnixStream,
     shared: Arc<Shared>,
@@ -132,8 +148,16 @@ impl VerifyServer {
             verifier,
             runtime,
             limits,
-            live: Live::default(),
+            live: Arc::default(),
+            parker: Parker::new()?,
+            stopping: AtomicBool::new(false),
         });
+        let parking = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("apitokend-parked".into())
+                .spawn(move || parked::run(&shared))?
+        };
         let acceptor = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -142,6 +166,7 @@ impl VerifyServer {
         };
         Ok(VerifyServer {
             acceptor,
+            parking,
             wake,
             shared,
         })
@@ -150,6 +175,7 @@ impl VerifyServer {
     /// Stops accepting, lets every connection answer what it has received,
     /// and waits for them (up to the drain deadline).
     pub(crate) fn stop(self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
         drop(self.wake);
         if self.acceptor.join().is_err() {
             logging::error("the verify acceptor panicked");
@@ -157,6 +183,10 @@ impl VerifyServer {
         self.shared.live.shut_reads();
         if !self.shared.live.drained(Instant::now() + DRAIN_DEADLINE) {
             logging::warn("shutdown: some verify connections did not finish in time");
+        }
+        self.shared.parker.stop();
+        if self.parking.join().is_err() {
+            logging::error("the verify parking loop panicked");
         }
     }
 }
@@ -229,26 +259,12 @@ fn admit(stream: UnixStream, slots: &Arc<Slots>, shared: &Arc<Shared>) {
     let Some(id) = shared.live.add(&stream) else {
         return refuse(&stream, ErrorCode::Internal, "internal error".into());
     };
-    let conn = Arc::clone(shared);
-    let started = std::thread::Builder::new()
-        .name("apitokend-verify".into())
-        .stack_size(STACK_BYTES)
-        .spawn({
-            let stream = stream.try_clone();
-            move || {
-                let _ends = Ends {
-                    live: &conn.live,
-                    id,
-                    _ticket: ticket,
-                };
-                if let Ok(stream) = stream {
-                    serve(stream, &peer, &conn);
-                }
-            }
-        });
-    if let Err(e) = started {
+    let Ok(own) = stream.try_clone() else {
         shared.live.remove(id);
-        logging::warn(&format!("cannot start a verify connection thread: {e}"));
+        return refuse(&stream, ErrorCode::Internal, "internal error".into());
+    };
+    let conn = Conn::new(own, peer, id, ticket, shared);
+    if !spawn_thread(conn, shared) {
         refuse(
             &stream,
             ErrorCode::TooManyConnections,
@@ -257,136 +273,82 @@ fn admit(stream: UnixStream, slots: &Arc<Slots>, shared: &Arc<Shared>) {
     }
 }
 
-/// Frees the connection's slot and entry however its thread ends.
-struct Ends<'a> {
-    live: &'a Live,
-    id: u64,
-    _ticket: Ticket,
-}
-
-impl Drop for Ends<'_> {
-    fn drop(&mut self) {
-        self.live.remove(self.id);
+/// Gives `conn` a thread of its own; false (the connection closed) if no
+/// thread could be started.
+pub(super) fn spawn_thread(conn: Conn, shared: &Arc<Shared>) -> bool {
+    let shared = Arc::clone(shared);
+    let started = std::thread::Builder::new()
+        .name("apitokend-verify".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || serve(conn, &shared));
+    match started {
+        Ok(_) => true,
+        Err(e) => {
+            logging::warn(&format!("cannot start a verify connection thread: {e}"));
+            false
+        }
     }
 }
 
-/// Zeroes the buffer when the connection ends: it held tokens.
-struct Buffer(Vec<u8>);
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
-fn serve(mut stream: UnixStream, peer: &Peer, shared: &Shared) {
-    let idle = Duration::from_secs(shared.limits.idle_timeout_secs).max(Duration::from_millis(1));
-    let max_line = shared.limits.max_request_bytes;
-    if stream.set_read_timeout(Some(idle)).is_err() || stream.set_write_timeout(Some(idle)).is_err()
-    {
+/// Serves `conn` on this thread until it ends or, quiet, is parked.
+fn serve(mut conn: Conn, shared: &Arc<Shared>) {
+    let idle = shared.idle();
+    if conn.stream.set_write_timeout(Some(idle)).is_err() {
         return;
     }
-    let mut timeout = idle;
-    let mut deadline = Instant::now() + idle;
-    let mut buf = Buffer(vec![0u8; FIRST_BUFFER.min(max_line + 1)]);
-    let mut out = Vec::with_capacity(512);
-    // buf[..filled] holds unanswered bytes; the first `scanned` hold no
-    // newline; while `discarding`, an over-long line is being skipped.
-    let (mut filled, mut scanned, mut discarding) = (0usize, 0usize, false);
+    let mut timeout = None;
     loop {
-        let mut start = 0;
-        while let Some(at) = buf.0[scanned..filled].iter().position(|&b| b == b'\n') {
-            let end = scanned + at;
-            if discarding {
-                discarding = false;
-            } else {
-                answer(&buf.0[start..end], peer, shared, &mut out);
-            }
-            start = end + 1;
-            scanned = start;
-        }
-        if !discarding && filled - start > max_line {
-            discarding = true;
-            let reply = Response::fail(
-                "",
-                ErrorCode::RequestTooLarge,
-                format!("The request line exceeds {max_line} bytes."),
-            );
-            append(Reply::from(reply), &mut out);
-        }
-        if discarding {
-            start = filled;
-        }
-        // Keep the unfinished line at the front; clear what was answered.
-        buf.0.copy_within(start..filled, 0);
-        filled -= start;
-        scanned = filled;
-        buf.0[filled..filled + start].fill(0);
-        let replied = !out.is_empty();
-        if replied {
-            if stream.write_all(&out).is_err() {
+        // (Replies a parked connection could not write yet go out first.)
+        let _ = conn.answer_lines(shared, true);
+        let mut replied = false;
+        if !conn.out.is_empty() {
+            if (&conn.stream).write_all(&conn.out).is_err() {
                 return;
             }
-            out.clear();
-            deadline = Instant::now() + idle;
+            conn.out.clear();
+            conn.deadline = Instant::now() + idle;
+            replied = true;
         }
-        if filled == buf.0.len() {
-            let grown = (buf.0.len() * 2).min(max_line + 1);
-            buf.0.resize(grown, 0);
-        }
-        // The socket's timeout is the time left for this line; it changes
-        // only while a line is incomplete, so a busy client costs no call
-        // (and, right after a reply, not even a clock read).
+        // The socket's timeout: the time left for this line, or less to
+        // notice a quiet client. It changes only while a line is
+        // incomplete, so a busy client costs no call (and, right after a
+        // reply, not even a clock read).
         let left = if replied {
             idle
         } else {
-            deadline.saturating_duration_since(Instant::now())
+            conn.deadline.saturating_duration_since(Instant::now())
         };
         if left.is_zero() {
             return;
         }
-        let wanted = if left + Duration::from_millis(5) >= idle {
-            idle
+        let wanted = if left >= PARK_AFTER {
+            PARK_AFTER
         } else {
             left
         };
-        if wanted != timeout {
-            if stream.set_read_timeout(Some(wanted)).is_err() {
+        if timeout != Some(wanted) {
+            if conn.stream.set_read_timeout(Some(wanted)).is_err() {
                 return;
             }
-            timeout = wanted;
+            timeout = Some(wanted);
         }
-        let n = loop {
-            match stream.read(&mut buf.0[filled..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // Timed out (the line is late) or the socket failed.
-                Err(_) => return,
+        match conn.read_more() {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if Instant::now() >= conn.deadline {
+                    return;
+                }
+                if wanted == PARK_AFTER && !shared.stopping.load(Ordering::SeqCst) {
+                    match shared.parker.park(conn) {
+                        Ok(()) => return,
+                        Err(back) => conn = back,
+                    }
+                }
             }
-        };
-        if n == 0 {
-            return;
+            // The socket failed.
+            Err(_) => return,
         }
-        filled += n;
-    }
-}
-
-/// Appends the reply to one request line (blank lines get none).
-fn answer(line: &[u8], peer: &Peer, shared: &Shared, out: &mut Vec<u8>) {
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return;
-    }
-    if shared.verifier.answer_now(peer, line, out) == Answer::Slow {
-        let response = shared
-            .runtime
-            .block_on(shared.verifier.handle_line(peer, line));
-        append(Reply::from(response), out);
-    }
-}
-
-fn append(reply: Reply, out: &mut Vec<u8>) {
-    match reply.into_line() {
-        Ok(line) => out.extend_from_slice(&line),
-        Err(e) => logging::error(&format!("cannot serialize a reply: {e}")),
     }
 }
