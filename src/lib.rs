@@ -21,20 +21,25 @@
 //!   ─► reply (a Response, or its data pre-rendered), one line back
 //!
 //! verify (verify socket, mode 0660 root:verify group: the kernel decides)
-//!   daemon::server, daemon::connection   as above, on the verify loops
-//!   verify              decode, verify::request (arguments)
+//!   daemon::threaded    acceptor, slots, a thread per busy connection;
+//!                       daemon::parked serves quiet ones (one epoll loop);
+//!                       daemon::verify_conn the framing both share
+//!   verify::fast        the line read in place (common shape only), else
+//!                       decode, verify::request on the daemon's runtime
 //!     verify::lockout   refuse a locked-out caller first (an IPv4
 //!                       address, or an IPv6 /64)
-//!     accounts          the owner now: suspended? what it holds
-//!     tokens            SHA-512 + HMAC index ─► store index lookup
-//!     verify::cache     hit when the record generation matches, else
-//!                       store record + Argon2 (blocking pool, under the
-//!                       daemon-wide Argon2 limit in state); an imported
-//!                       token's interim verifier instead, and
-//!                       verify::upgrade queues its Argon2id
+//!     accounts          the owner now: suspended? what it holds (a view
+//!                       re-read once per change of the watched files)
+//!     tokens            SHA-512 + HMAC index (pre-keyed)
+//!     verify::cache     hit confirmed at the store's commit count, else
+//!                       one store index lookup; a miss: store record +
+//!                       Argon2 (blocking pool, under the daemon-wide
+//!                       Argon2 limit in state); an imported token's
+//!                       interim verifier instead, and verify::upgrade
+//!                       queues its Argon2id
 //!     acl, iplist       expiry, address list, function table
 //!     verify::usage     last use in memory (written in batches)
-//!   ─► proto::Response
+//!   ─► reply bytes written by verify::fast (or a proto::Response)
 //!
 //! HTTPS request (apitokend-web, unprivileged; a separate process)
 //!   web                 TLS, HTTP caps and timeouts, cpsrvd's `whm`

@@ -182,3 +182,63 @@ fn shutdown_answers_what_arrived_and_does_not_wait_for_idlers() {
         since.elapsed()
     );
 }
+
+fn threads(d: &Daemon) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", d.pid()))
+        .unwrap()
+        .count()
+}
+
+/// Polls `cond` every 10 ms for up to 5 s; true once it holds.
+fn within_5s(mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+#[test]
+fn quiet_connections_hold_no_thread_and_are_still_served() {
+    let d = Daemon::start();
+    let t = token(&create(&d, None, json!({"token_name": "t"})));
+    let ok = line(&t);
+    let base = threads(&d);
+    let mut conns: Vec<Conn> = (0..200).map(|_| Conn::open(&d)).collect();
+    for c in &mut conns {
+        c.send(ok.as_bytes());
+        assert_eq!(c.code(), "ok");
+    }
+    // Quiet now: their threads end, the connections stay open.
+    assert!(
+        within_5s(|| threads(&d) < base + 20),
+        "{} threads for 200 quiet connections (base {base})",
+        threads(&d)
+    );
+    // Each is still served, in any order, pipelined or not.
+    for c in conns.iter_mut().rev() {
+        c.send(format!("{ok}{ok}").as_bytes());
+        assert_eq!(c.code(), "ok");
+        assert_eq!(c.code(), "ok");
+    }
+    // A first use (Argon2: the general path) on a quiet connection.
+    let fresh = token(&create(&d, None, json!({"token_name": "fresh"})));
+    let c = &mut conns[7];
+    c.send(line(&fresh).as_bytes());
+    assert_eq!(c.code(), "ok");
+    // A quiet connection turning busy is answered all along.
+    let c = &mut conns[9];
+    for _ in 0..200 {
+        c.send(ok.as_bytes());
+        assert_eq!(c.code(), "ok");
+    }
+    // Half a line on a quiet connection, then the rest.
+    let c = &mut conns[11];
+    c.send(&ok.as_bytes()[..30]);
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(&ok.as_bytes()[30..]);
+    assert_eq!(c.code(), "ok");
+}

@@ -12,6 +12,7 @@
 
 pub mod cmdline;
 pub(crate) mod connection;
+mod parked;
 mod privileges;
 mod reload;
 pub(crate) mod server;
@@ -19,7 +20,6 @@ mod slots;
 pub(crate) mod sockets;
 mod startup;
 pub(crate) mod systemd;
-mod parked;
 mod threaded;
 mod verify_conn;
 

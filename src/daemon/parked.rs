@@ -74,18 +74,18 @@ impl Parker {
         })
     }
 
-    /// Takes `conn` from its thread; `Err` gives it back (its thread keeps
-    /// serving it).
-    pub(super) fn park(&self, conn: Conn) -> Result<(), Conn> {
+    /// Takes `conn` from its thread, or gives it back (`Some`: its thread
+    /// keeps serving it).
+    pub(super) fn park(&self, conn: Conn) -> Option<Conn> {
         if conn.stream.set_nonblocking(true).is_err() {
-            return Err(conn);
+            return Some(conn);
         }
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         let event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, conn.id);
         if self.epoll.add(&conn.stream, event).is_err() {
             drop(conns);
             let _ = conn.stream.set_nonblocking(false);
-            return Err(conn);
+            return Some(conn);
         }
         conns.insert(
             conn.id,
@@ -95,7 +95,7 @@ impl Parker {
                 quick: 0,
             },
         );
-        Ok(())
+        None
     }
 
     /// Ends the loop once every parked connection is gone.

@@ -321,11 +321,7 @@ fn serve(mut conn: Conn, shared: &Arc<Shared>) {
         if left.is_zero() {
             return;
         }
-        let wanted = if left >= PARK_AFTER {
-            PARK_AFTER
-        } else {
-            left
-        };
+        let wanted = if left >= PARK_AFTER { PARK_AFTER } else { left };
         if timeout != Some(wanted) {
             if conn.stream.set_read_timeout(Some(wanted)).is_err() {
                 return;
@@ -342,8 +338,8 @@ fn serve(mut conn: Conn, shared: &Arc<Shared>) {
                 }
                 if wanted == PARK_AFTER && !shared.stopping.load(Ordering::SeqCst) {
                     match shared.parker.park(conn) {
-                        Ok(()) => return,
-                        Err(back) => conn = back,
+                        None => return,
+                        Some(back) => conn = back,
                     }
                 }
             }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{Grant, Req};
 use crate::acl;
 use crate::iplist;
-use apitokend_proto::Response;
+use apitokend_proto::ErrorCode;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,17 +78,14 @@ pub(super) fn write_ok(grant: &Grant, out: &mut Vec<u8>) {
     );
 }
 
-/// Appends `response` as a reply line.
-pub(super) fn write_response(response: &Response, out: &mut Vec<u8>) {
-    if serde_json::to_writer(&mut *out, response).is_err() {
-        // Serializing plain strings and numbers cannot fail; should it,
-        // the client still gets a well-formed refusal.
-        out.extend_from_slice(
-            b"{\"metadata\":{\"command\":\"verify\",\"result\":0,\"reason\":\"internal error\",\
-              \"version\":1,\"error\":\"internal\"}}",
-        );
-    }
-    out.push(b'\n');
+/// Appends the reply line of a refused verify: the bytes
+/// `Response::fail(COMMAND, code, reason)` serializes to.
+pub(super) fn write_fail(code: ErrorCode, reason: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"metadata\":{\"command\":\"verify\",\"result\":0,\"reason\":");
+    string(out, reason);
+    out.extend_from_slice(b",\"version\":1,\"error\":");
+    string(out, code.as_str());
+    out.extend_from_slice(b"}}\n");
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {

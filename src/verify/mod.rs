@@ -181,8 +181,8 @@ impl Verifier {
         match result {
             Ok(grant) => fast::write_ok(&grant, out),
             Err(refusal) => {
-                let reply = self.refused(peer, COMMAND, Named::of(&req), refusal);
-                fast::write_response(&reply, out);
+                self.record_refusal(peer, COMMAND, Named::of(&req), &refusal);
+                fast::write_fail(refusal.0, &refusal.1, out);
             }
         }
         self.state.verifies.fast.fetch_add(1, Ordering::Relaxed);
@@ -261,8 +261,15 @@ impl Verifier {
 
     /// Counts and audits a refusal; returns its reply.
     fn refused(&self, peer: &Peer, command: &str, named: Named<'_>, refusal: Refusal) -> Response {
+        self.record_refusal(peer, command, named, &refusal);
+        let Refusal(code, why, _) = refusal;
+        Response::fail(command, code, why)
+    }
+
+    /// Counts a refusal toward the caller's lockout and audits it.
+    fn record_refusal(&self, peer: &Peer, command: &str, named: Named<'_>, refusal: &Refusal) {
         let Refusal(code, why, name) = refusal;
-        self.count_failure(code, named.ip, named.user, peer);
+        self.count_failure(*code, named.ip, named.user, peer);
         audit::record(&audit::Event {
             command,
             peer: Some(peer),
@@ -271,10 +278,9 @@ impl Verifier {
             ip: named.ip,
             function: named.function,
             error: Some(code.as_str()),
-            reason: &why,
+            reason: why,
             ..audit::Event::default()
         });
-        Response::fail(command, code, why)
     }
 
     /// Credential failures count toward the caller address's lockout.
