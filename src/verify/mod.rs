@@ -4,11 +4,11 @@
 //! an entry confirmed at the store's current commit count answers without
 //! reading the store (`Store::commits`), otherwise one index lookup in a
 //! read transaction (a wrong token ends here, never reaching Argon2)
-//! confirms it. Then the live checks that must see changes at once: account
-//! (suspension, current reseller privileges, from the watched account
-//! files), expiry, IP list and the function table. All of that is
+//! confirms it. Then the live checks: account (suspension, current
+//! reseller privileges, from the watched account files: a change is seen
+//! within 100 ms), expiry, IP list and the function table. All of that is
 //! synchronous ([`Verifier::answer_now`], called on the connection's own
-//! thread, writes the reply bytes itself); only a token this process has
+//! thread or the parking loop, writes the reply bytes itself); only a token this process has
 //! not checked yet leaves it for [`Verifier::handle_line`]: Argon2 runs on
 //! the blocking pool under the daemon-wide Argon2 limit (`State`, shared
 //! with the control socket), so a burst of first uses, or of control
