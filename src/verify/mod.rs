@@ -8,8 +8,9 @@
 //! reseller privileges, from the watched account files: a change is seen
 //! within 100 ms), expiry, IP list and the function table. All of that is
 //! synchronous ([`Verifier::answer_now`], called on the connection's own
-//! thread or the parking loop, writes the reply bytes itself); only a token this process has
-//! not checked yet leaves it for [`Verifier::handle_line`]: Argon2 runs on
+//! thread or the parking loop, writes the reply bytes itself); only a
+//! token this process has not checked yet leaves it for
+//! [`Verifier::handle_line`]: Argon2 runs on
 //! the blocking pool under the daemon-wide Argon2 limit (`State`, shared
 //! with the control socket), so a burst of first uses, or of control
 //! requests, never stalls cached verifies. A token imported from cPanel is
