@@ -76,6 +76,8 @@ pub(crate) mod reply;
 pub(crate) mod sessions;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod test_alloc;
 pub(crate) mod text;
 pub mod tokens;
 pub(crate) mod verify;

@@ -21,6 +21,8 @@
 
 pub(crate) mod cache;
 mod fast;
+#[cfg(test)]
+mod fast_tests;
 mod grant;
 pub(crate) mod lockout;
 mod request;
