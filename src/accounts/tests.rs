@@ -406,22 +406,25 @@ fn a_lost_watch_falls_back_to_stamps_for_good() {
     }
 }
 
+/// Rewrites `path` in place (same inode) and sets its mtime to `mtime`.
+fn rewrite_in_place(path: &std::path::Path, text: &str, mtime: SystemTime) {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+    file.set_modified(mtime).unwrap();
+}
+
 #[test]
 fn same_size_rewrite_in_one_tick_is_seen() {
     let f = Files::new("");
     let a = Accounts::new(f.dir.path());
     let tick = SystemTime::now();
-    let write = |text: &str| {
-        // In place (same inode), same size, same mtime: only the watch
-        // can notice.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(f.at("resellers"))
-            .unwrap();
-        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
-        file.set_modified(tick).unwrap();
-    };
+    // In place (same inode), same size, same mtime: only the watch can
+    // notice.
+    let write = |text: &str| rewrite_in_place(&f.at("resellers"), text, tick);
     write("bob:list-accts\n");
     assert_eq!(by_lookup(&a, "bob"), found("list-accts", false));
     write("bob:list-zones\n");
@@ -433,15 +436,7 @@ fn without_inotify_an_unsettled_file_is_reread_at_most_once_per_second() {
     let f = Files::new("");
     let a = Accounts::unwatched(f.dir.path());
     let future = SystemTime::now() + Duration::from_secs(86_400);
-    let write = |text: &str| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(f.at("resellers"))
-            .unwrap();
-        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
-        file.set_modified(future).unwrap();
-    };
+    let write = |text: &str| rewrite_in_place(&f.at("resellers"), text, future);
     write("bob:list-accts\n");
     assert_eq!(by_account(&a, "bob"), found("list-accts", false));
     // Same stamp, other text: not re-read within the second...
