@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
+use super::server::DRAIN_DEADLINE;
 use super::threaded::{Shared, spawn_thread};
 use super::verify_conn::{Conn, Pass};
 use crate::logging;
@@ -114,7 +115,7 @@ impl Parker {
 pub(super) fn run(shared: &Arc<Shared>) {
     let parker = &shared.parker;
     let mut events = vec![EpollEvent::empty(); 256];
-    let mut stopping = false;
+    let mut stopping: Option<Instant> = None;
     let mut scanned = Instant::now();
     loop {
         let wait = EpollTimeout::try_from(SCAN_EVERY).unwrap_or(EpollTimeout::NONE);
@@ -134,7 +135,7 @@ pub(super) fn run(shared: &Arc<Shared>) {
             for ev in &events[..n] {
                 let id = ev.data();
                 if id == STOP {
-                    stopping = true;
+                    stopping.get_or_insert(now);
                     let _ = parker.epoll.delete(&parker.woken);
                     continue;
                 }
@@ -158,7 +159,13 @@ pub(super) fn run(shared: &Arc<Shared>) {
                     drop(parker.unpark(&mut conns, id));
                 }
             }
-            if stopping && conns.is_empty() && promoted.is_empty() {
+            // Stopping: every read side is shut, so what is parked ends as
+            // soon as what it had received is answered; past the drain
+            // deadline the rest is dropped (closed).
+            if let Some(since) = stopping
+                && ((conns.is_empty() && promoted.is_empty())
+                    || now.duration_since(since) >= DRAIN_DEADLINE)
+            {
                 return;
             }
         }
