@@ -49,6 +49,10 @@ use crate::config::Limits;
 use crate::logging;
 use crate::verify::Verifier;
 
+/// The name of a connection's thread (the acceptor is `apitokend-verify`,
+/// the parking loop `apitokend-park`; Linux keeps 15 bytes of a name).
+pub(crate) const CONN_THREAD: &str = "apitokend-conn";
+
 /// Stack of a connection thread: the fast path needs little; the general
 /// decoder's recursion is bounded by serde_json's depth limit.
 const STACK_BYTES: usize = 256 * 1024;
@@ -155,7 +159,7 @@ impl VerifyServer {
         let parking = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
-                .name("apitokend-parked".into())
+                .name("apitokend-park".into())
                 .spawn(move || parked::run(&shared))?
         };
         let acceptor = {
@@ -278,7 +282,7 @@ fn admit(stream: UnixStream, slots: &Arc<Slots>, shared: &Arc<Shared>) {
 pub(super) fn spawn_thread(conn: Conn, shared: &Arc<Shared>) -> bool {
     let shared = Arc::clone(shared);
     let started = std::thread::Builder::new()
-        .name("apitokend-verify".into())
+        .name(CONN_THREAD.into())
         .stack_size(STACK_BYTES)
         .spawn(move || serve(conn, &shared));
     match started {
