@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::cli::args::Cli;
 use apitokend_proto::ErrorCode;
