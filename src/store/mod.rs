@@ -27,7 +27,9 @@ use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, Withou
 pub use import::{ImportOutcome, Replaced};
 pub(crate) use record::IndexEntry;
 pub use record::{TokenRecord, Usage};
-use record::{decode, decode_index, decode_usage, owner_prefix, record_key};
+use record::{
+    decode, decode_index, decode_usage, key_of_owner, owner_prefix, record_key, split_index,
+};
 pub use write::{BatchOutcome, InsertOutcome, PepperCheck, RenameOutcome, UpdateOutcome};
 
 use crate::tokens::Index;
@@ -256,12 +258,8 @@ impl Store {
         let Some(bytes) = self.index.get(&rtxn, &index.0)? else {
             return Ok(None);
         };
-        let (generation, key) = bytes
-            .split_first_chunk::<8>()
-            .ok_or_else(|| StoreError("corrupt index entry".into()))?;
-        let owned =
-            key.len() > owner.len() && key.starts_with(owner.as_bytes()) && key[owner.len()] == 0;
-        Ok(owned.then(|| u64::from_be_bytes(*generation)))
+        let (generation, key) = split_index(bytes)?;
+        Ok(key_of_owner(key, owner).then_some(generation))
     }
 
     /// The index entry of a token: one B-tree lookup, no record decode.

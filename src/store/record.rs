@@ -101,14 +101,26 @@ pub(crate) struct IndexEntry {
     pub(crate) key: Vec<u8>,
 }
 
-pub(super) fn decode_index(bytes: &[u8]) -> Result<IndexEntry> {
+/// An index value read in place: the record's generation and its key.
+pub(super) fn split_index(bytes: &[u8]) -> Result<(u64, &[u8])> {
     let (generation, key) = bytes
         .split_first_chunk::<8>()
         .ok_or_else(|| StoreError("corrupt index entry".into()))?;
+    Ok((u64::from_be_bytes(*generation), key))
+}
+
+pub(super) fn decode_index(bytes: &[u8]) -> Result<IndexEntry> {
+    let (generation, key) = split_index(bytes)?;
     Ok(IndexEntry {
-        generation: u64::from_be_bytes(*generation),
+        generation,
         key: key.to_vec(),
     })
+}
+
+/// The record key `owner\0name` is one of `owner`'s.
+pub(super) fn key_of_owner(key: &[u8], owner: &str) -> bool {
+    key.strip_prefix(owner.as_bytes())
+        .is_some_and(|rest| rest.first() == Some(&0))
 }
 
 /// The last successful use of a token.
@@ -167,5 +179,14 @@ mod tests {
         assert_eq!(decode(json.as_bytes()).unwrap(), rec);
         let bad = json.replace(&hex, "\"index\":\"abc\"");
         assert!(decode(bad.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn key_ownership_is_exact() {
+        assert!(key_of_owner(b"bob\0t", "bob"));
+        assert!(key_of_owner(&record_key("bob", "t"), "bob"));
+        assert!(!key_of_owner(b"bobby\0t", "bob"));
+        assert!(!key_of_owner(b"bob", "bob"));
+        assert!(!key_of_owner(b"bo\0t", "bob"));
     }
 }
