@@ -187,8 +187,7 @@ pub(crate) fn busy_reason(busy: Busy) -> String {
 
 fn refuse_busy(stream: &UnixStream, busy: Busy) {
     let reply = Response::fail("", ErrorCode::TooManyConnections, busy_reason(busy));
-    if let Ok(mut line) = serde_json::to_vec(&reply) {
-        line.push(b'\n');
+    if let Ok(line) = Reply::from(reply).into_line() {
         // A fresh socket's buffer takes one short line without blocking.
         let _ = stream.try_write(&line);
     }

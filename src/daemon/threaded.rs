@@ -246,8 +246,7 @@ fn peer_of(stream: &UnixStream) -> Option<Peer> {
 
 fn refuse(mut stream: &UnixStream, code: ErrorCode, reason: String) {
     let reply = Response::fail("", code, reason);
-    if let Ok(mut line) = serde_json::to_vec(&reply) {
-        line.push(b'\n');
+    if let Ok(line) = crate::reply::Reply::from(reply).into_line() {
         // A fresh socket's buffer takes one short line without blocking.
         let _ = stream.set_nonblocking(true);
         let _ = stream.write(&line);
