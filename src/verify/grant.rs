@@ -97,3 +97,68 @@ impl Grant {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TokenRecord;
+    use crate::tokens::Index;
+
+    fn grant(token_acls: Option<&[&str]>, owner: &Holdings) -> Grant {
+        let record = TokenRecord {
+            owner: "o".into(),
+            name: "t".into(),
+            create_time: 0,
+            expires_at: None,
+            acls: token_acls.map(|l| l.iter().map(|a| (*a).to_owned()).collect()),
+            whitelist_ips: Vec::new(),
+            index: Index([0; 32]),
+            verifier: String::new(),
+            generation: 1,
+        };
+        let account = Account {
+            name: "o".into(),
+            holdings: owner.clone(),
+            suspended: false,
+        };
+        Grant::new(
+            Arc::new(account),
+            Arc::new(Snapshot::of(&record, 0)),
+            record.index,
+        )
+    }
+
+    /// `holds` and `each_acl` answer what `effective` (the rule) says, for
+    /// every kind of token under every kind of owner.
+    #[test]
+    fn holds_and_lists_what_effective_says() {
+        let reseller = Holdings::from_list("list-accts,create-acct");
+        let tokens: [Option<&[&str]>; 5] = [
+            None,
+            Some(&["list-accts"]),
+            Some(&["list-accts", "passwd"]),
+            Some(&["all"]),
+            Some(&["all", "list-accts"]),
+        ];
+        let probes = ["list-accts", "create-acct", "passwd", "all", "reboot"];
+        for owner in [Holdings::All, reseller] {
+            for token in tokens {
+                let g = grant(token, &owner);
+                let list: Option<Vec<String>> =
+                    token.map(|l| l.iter().map(|a| (*a).to_owned()).collect());
+                let rule = effective(list.as_deref(), &owner);
+                for acl in probes {
+                    assert_eq!(g.holds(acl), rule.holds(acl), "{token:?} {owner:?} {acl}");
+                }
+                let mut listed = Vec::new();
+                g.each_acl(|a| listed.push(a.to_owned()));
+                let want: Vec<String> = match &rule {
+                    Holdings::All => vec![acl::ALL.to_owned()],
+                    Holdings::Some(set) => set.iter().cloned().collect(),
+                };
+                assert_eq!(listed, want, "{token:?} {owner:?}");
+                assert_eq!(g.verified().effective, rule);
+            }
+        }
+    }
+}
