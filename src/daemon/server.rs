@@ -1,11 +1,12 @@
-//! Accept loop, connection limits and graceful shutdown.
+//! The control socket's accept loop, connection limits and graceful
+//! shutdown (the verify socket has its own server: `threaded`).
 //!
-//! `run(listener, handler, limits, slots, shutdown)` takes a bound
+//! `run(listener, control, limits, slots, shutdown)` takes a bound
 //! listener and a shutdown future so tests and socket activation can
 //! supply their own. At accept the peer's credentials decide whether it
 //! gets a slot (`slots`): past its limit a client gets a one-line
-//! `too_many_connections` reply instead of a hang. The handler then says
-//! how the connection is served: a peer that may do nothing on the socket
+//! `too_many_connections` reply instead of a hang. The peer's rights then
+//! say how the connection is served: a peer that may do nothing on the socket
 //! is answered one request and closed at once. On shutdown the loop stops
 //! accepting, each connection finishes the request it is running, and
 //! `run` returns once all are gone (or the drain deadline passes).
@@ -26,6 +27,7 @@ use super::slots::{Busy, Slots, Ticket};
 use crate::accounts::Uid;
 use crate::authz::Peer;
 use crate::config::Limits;
+use crate::control::Control;
 use crate::logging;
 use crate::reply::Reply;
 
@@ -44,79 +46,65 @@ pub(crate) enum Admission {
 /// How long a peer that may do nothing is given to send its one request.
 pub(crate) const ONE_REQUEST_WITHIN: Duration = Duration::from_secs(1);
 
-/// Serves one socket's connections.
-pub(crate) trait Handler: Send + Sync + 'static {
-    /// How connections from `peer` are served.
-    fn admission(self: &Arc<Self>, peer: &Peer) -> impl Future<Output = Admission> + Send;
-
-    /// Turns one request line from `peer` into a reply.
-    fn handle(
-        self: &Arc<Self>,
-        peer: Peer,
-        line: Zeroizing<Vec<u8>>,
-    ) -> impl Future<Output = Reply> + Send;
-}
-
 fn internal(e: &tokio::task::JoinError) -> Reply {
     logging::error(&format!("request handler failed: {e}"));
     Reply::from(Response::fail("", ErrorCode::Internal, "internal error"))
 }
 
-/// Control requests commit to LMDB and may run Argon2: blocking pool.
-/// A request that runs Argon2 first waits (on the event loop, holding no
-/// thread) for a turn under the daemon-wide Argon2 limit. Relayed
-/// credentials are authenticated before, on the event loop.
-impl Handler for crate::control::Control {
-    async fn admission(self: &Arc<Self>, peer: &Peer) -> Admission {
-        if peer.uid == Uid::ROOT {
-            return Admission::Serve;
-        }
-        let (control, peer) = (Arc::clone(self), peer.clone());
-        match tokio::task::spawn_blocking(move || control.may_act(&peer)).await {
-            Ok(true) => Admission::Serve,
-            Ok(false) | Err(_) => Admission::OneRequest,
-        }
+/// How connections from `peer` are served: root at once; anyone else as
+/// `may_act` says (it reads account files: on the blocking pool).
+async fn admission(control: &Arc<Control>, peer: &Peer) -> Admission {
+    if peer.uid == Uid::ROOT {
+        return Admission::Serve;
     }
+    let (control, peer) = (Arc::clone(control), peer.clone());
+    match tokio::task::spawn_blocking(move || control.may_act(&peer)).await {
+        Ok(true) => Admission::Serve,
+        Ok(false) | Err(_) => Admission::OneRequest,
+    }
+}
 
-    async fn handle(self: &Arc<Self>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Reply {
-        // Relayed credentials are authenticated here, on the event loop
-        // (the verify path's cache, and the Argon2 limit).
-        let (request, relayed) = match self.prepare(&peer, &line).await {
-            Ok(prepared) => prepared,
-            Err(reply) => return Reply::from(reply),
-        };
-        drop(line);
-        let turn = if crate::control::Control::runs_argon2(&request) {
-            match self.argon2_turn().await {
-                Some(turn) => Some(turn),
-                None => {
-                    logging::error("the Argon2 limiter is closed");
-                    return Reply::from(Response::fail("", ErrorCode::Internal, "internal error"));
-                }
+/// Turns one request line into a reply. Control requests commit to LMDB
+/// and may run Argon2: blocking pool. A request that runs Argon2 first
+/// waits (on the event loop, holding no thread) for a turn under the
+/// daemon-wide Argon2 limit. Relayed credentials are authenticated
+/// before, on the event loop (the verify path's cache, and the Argon2
+/// limit).
+async fn handle(control: &Arc<Control>, peer: Peer, line: Zeroizing<Vec<u8>>) -> Reply {
+    let (request, relayed) = match control.prepare(&peer, &line).await {
+        Ok(prepared) => prepared,
+        Err(reply) => return Reply::from(reply),
+    };
+    drop(line);
+    let turn = if Control::runs_argon2(&request) {
+        match control.argon2_turn().await {
+            Some(turn) => Some(turn),
+            None => {
+                logging::error("the Argon2 limiter is closed");
+                return Reply::from(Response::fail("", ErrorCode::Internal, "internal error"));
             }
-        } else {
-            None
-        };
-        let control = Arc::clone(self);
-        let run = move || {
-            let _turn = turn;
-            control.run(&peer, request, relayed)
-        };
-        match tokio::task::spawn_blocking(run).await {
-            Ok(reply) => reply,
-            Err(e) => internal(&e),
         }
+    } else {
+        None
+    };
+    let control = Arc::clone(control);
+    let run = move || {
+        let _turn = turn;
+        control.run(&peer, request, relayed)
+    };
+    match tokio::task::spawn_blocking(run).await {
+        Ok(reply) => reply,
+        Err(e) => internal(&e),
     }
 }
 
 /// How long shutdown waits for in-flight requests.
 pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Serves `listener` until `shutdown`; `slots` may be shared with other
-/// accept loops (several event loops serving duplicates of one socket).
-pub(crate) async fn run<H: Handler>(
+/// Serves `listener` until `shutdown`.
+pub(crate) async fn run(
     listener: UnixListener,
-    handler: Arc<H>,
+    handler: Arc<Control>,
     limits: Limits,
     slots: Arc<Slots>,
     shutdown: impl Future<Output = ()>,
@@ -193,17 +181,17 @@ fn refuse_busy(stream: &UnixStream, busy: Busy) {
     }
 }
 
-async fn serve<H: Handler>(
+async fn serve(
     stream: UnixStream,
     peer: Peer,
     ticket: Ticket,
-    handler: Arc<H>,
+    handler: Arc<Control>,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
     let idle = Duration::from_secs(limits.idle_timeout_secs);
     // Identifying the peer reads account files: bounded like a request.
-    let admission = tokio::time::timeout(idle, handler.admission(&peer))
+    let admission = tokio::time::timeout(idle, admission(&handler, &peer))
         .await
         .unwrap_or(Admission::OneRequest);
     // Peers that may do nothing share a few slots; past them they are
@@ -241,7 +229,7 @@ async fn serve<H: Handler>(
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                handler.handle(peer.clone(), line).await
+                handle(&handler, peer.clone(), line).await
             }
             Ok(Some(Frame::TooLong)) => Reply::from(Response::fail(
                 "",
