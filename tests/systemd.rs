@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use apitokend_proto::Request;
 use apitokend_proto::client::Client;
-use common::{DAEMON, Daemon, create, error_code, req, start_fails, token, verify_req, wait_until};
+use common::{
+    DAEMON, Daemon, create, error_code, req, start_fails, token, units, verify_req, wait_until,
+};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -273,47 +275,12 @@ fn shutdown_finishes_requests_that_already_arrived() {
 
 #[test]
 fn shipped_units_pass_systemd_analyze() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
-    let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "--threshold=15"])
-        .arg(root.join("apitokend.service"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exposure above 1.5:\n{text}");
-    let level: f64 = text
-        .lines()
-        .find_map(|l| {
-            l.split("Overall exposure level for apitokend.service: ")
-                .nth(1)
-        })
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    assert!(level <= 1.5, "{level}");
-
-    // verify needs ExecStart to exist: point it at the binary under test.
-    let dir = tempfile::tempdir().unwrap();
-    let unit = std::fs::read_to_string(root.join("apitokend.service")).unwrap();
-    std::fs::write(
-        dir.path().join("apitokend.service"),
-        unit.replace("/usr/sbin/apitokend", DAEMON),
-    )
-    .unwrap();
-    for s in ["apitokend.socket", "apitokend-verify.socket"] {
-        std::fs::copy(root.join(s), dir.path().join(s)).unwrap();
-    }
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(dir.path().join("apitokend.service"))
-        .arg(dir.path().join("apitokend.socket"))
-        .arg(dir.path().join("apitokend-verify.socket"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    units::assert_exposure_at_most_1_5("apitokend.service");
+    units::assert_verifies(
+        "apitokend.service",
+        "/usr/sbin/apitokend",
+        DAEMON,
+        &["apitokend.socket", "apitokend-verify.socket"],
     );
 }
 

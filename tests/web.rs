@@ -916,25 +916,9 @@ fn past_the_connection_limit_clients_get_503_and_stalled_handshakes_cost_one_slo
 
 #[test]
 fn shipped_web_unit_is_hardened_and_verifies() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
-    let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "--threshold=15"])
-        .arg(root.join("apitokend-web.service"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exposure above 1.5:\n{text}");
-    let level: f64 = text
-        .lines()
-        .find_map(|l| {
-            l.split("Overall exposure level for apitokend-web.service: ")
-                .nth(1)
-        })
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    assert!(level <= 1.5, "{level}");
-    let unit = std::fs::read_to_string(root.join("apitokend-web.service")).unwrap();
+    common::units::assert_exposure_at_most_1_5("apitokend-web.service");
+    let unit =
+        std::fs::read_to_string(common::units::units_dir().join("apitokend-web.service")).unwrap();
     for line in [
         "User=apitokend-web",
         "NoNewPrivileges=yes",
@@ -942,25 +926,11 @@ fn shipped_web_unit_is_hardened_and_verifies() {
     ] {
         assert!(unit.contains(line), "{line}");
     }
-    // verify needs ExecStart to exist: point it at the binary under test.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("apitokend-web.service"),
-        unit.replace("/usr/sbin/apitokend-web", common::web::WEB),
-    )
-    .unwrap();
-    for s in ["apitokend.socket", "apitokend-verify.socket"] {
-        std::fs::copy(root.join(s), dir.path().join(s)).unwrap();
-    }
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(dir.path().join("apitokend-web.service"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::units::assert_verifies(
+        "apitokend-web.service",
+        "/usr/sbin/apitokend-web",
+        common::web::WEB,
+        &[],
     );
 }
 

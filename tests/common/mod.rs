@@ -12,6 +12,7 @@ pub mod cpanel;
 pub mod daemon;
 pub mod process;
 pub mod terminal;
+pub mod units;
 pub mod users;
 pub mod verify;
 pub mod web;
