@@ -23,8 +23,10 @@ pub(crate) mod cache;
 mod fast;
 #[cfg(test)]
 mod fast_tests;
+mod first_use;
 mod grant;
 pub(crate) mod lockout;
+mod refusal;
 mod request;
 pub(crate) mod upgrade;
 pub(crate) mod usage;
@@ -38,20 +40,17 @@ use serde_json::{Map, Value};
 
 use crate::accounts::Account;
 use crate::acl::Holdings;
-use crate::audit;
 use crate::authz::Peer;
 use crate::decode;
-use crate::iplist;
 use crate::logging;
 use crate::state::State;
-use crate::store::TokenRecord;
 use crate::text::shown;
-use crate::tokens::{self, Digest, Index, Scheme};
+use crate::tokens::{Digest, Index};
 use cache::Snapshot;
 pub(crate) use grant::Grant;
-use lockout::Recorded;
+use refusal::Named;
 use request::parse_args;
-use upgrade::{Job, Upgrades};
+use upgrade::Upgrades;
 
 pub(crate) const COMMAND: &str = "verify";
 
@@ -98,24 +97,6 @@ fn refuse_named(code: ErrorCode, why: String, name: &str) -> Refusal {
 
 fn no_such_token() -> Refusal {
     refuse(ErrorCode::InvalidToken, "no such token for this user")
-}
-
-/// What the audit line of a refusal names (as the caller sent it).
-#[derive(Debug, Default, Clone, Copy)]
-struct Named<'a> {
-    user: Option<&'a str>,
-    ip: Option<&'a str>,
-    function: Option<&'a str>,
-}
-
-impl<'a> Named<'a> {
-    fn of(req: &Req<'a>) -> Named<'a> {
-        Named {
-            user: Some(req.user),
-            ip: Some(req.ip_text),
-            function: Some(req.function),
-        }
-    }
 }
 
 /// Effective privileges: full access is the owner's holdings now; a
@@ -262,75 +243,6 @@ impl Verifier {
             .map_err(|refusal| self.refused(peer, command, Named::of(&req), refusal))
     }
 
-    /// Counts and audits a refusal; returns its reply.
-    fn refused(&self, peer: &Peer, command: &str, named: Named<'_>, refusal: Refusal) -> Response {
-        self.record_refusal(peer, command, named, &refusal);
-        let Refusal(code, why, _) = refusal;
-        Response::fail(command, code, why)
-    }
-
-    /// Counts a refusal toward the caller's lockout and audits it.
-    fn record_refusal(&self, peer: &Peer, command: &str, named: Named<'_>, refusal: &Refusal) {
-        let Refusal(code, why, name) = refusal;
-        self.count_failure(*code, named.ip, named.user, peer);
-        audit::record(&audit::Event {
-            command,
-            peer: Some(peer),
-            user: named.user,
-            token_names: name.as_slice(),
-            ip: named.ip,
-            function: named.function,
-            error: Some(code.as_str()),
-            reason: why,
-            ..audit::Event::default()
-        });
-    }
-
-    /// Credential failures count toward the caller address's lockout.
-    fn count_failure(&self, code: ErrorCode, ip: Option<&str>, user: Option<&str>, peer: &Peer) {
-        if !matches!(
-            code,
-            ErrorCode::InvalidToken | ErrorCode::UnknownUser | ErrorCode::Expired
-        ) {
-            return;
-        }
-        let Some(addr) = ip.and_then(iplist::parse_caller) else {
-            return;
-        };
-        let now = self.state.clock.now();
-        let lockout = &self.state.lockout;
-        let (error, reason) = match lockout.record_failure(addr, now) {
-            Recorded::Counted | Recorded::NotTracked { audit: false, .. } => return,
-            Recorded::LockedNow { until, failures } => (
-                ErrorCode::LockedOut.as_str(),
-                format!(
-                    "{failures} failed verifies; locked out until {}",
-                    crate::text::local_time(until)
-                ),
-            ),
-            Recorded::NotTracked {
-                audit: true,
-                tracked,
-            } => (
-                "lockout_table_full",
-                format!(
-                    "lockout table is full ({tracked} callers, all locked out): failures \
-                     from callers not in it are not counted until a lockout ends"
-                ),
-            ),
-        };
-        let shown = iplist::format(&lockout.caller(addr));
-        audit::record(&audit::Event {
-            command: "lockout",
-            peer: Some(peer),
-            user,
-            ip: Some(&shown),
-            error: Some(error),
-            reason: &reason,
-            ..audit::Event::default()
-        });
-    }
-
     async fn verify(&self, req: &Req<'_>) -> Result<Grant, Refusal> {
         let grant = match self.begin(req, self.state.clock.now())? {
             Begun::Cached(grant) => grant,
@@ -427,97 +339,6 @@ impl Verifier {
             svc.usage.record(grant.index(), now, req.ip);
         }
         Ok(grant)
-    }
-
-    /// Reads the record and, unless this process already checked this
-    /// token against the same verifier, runs Argon2 on the blocking pool.
-    async fn load(&self, pending: Pending) -> Result<Grant, Refusal> {
-        let svc = &self.state;
-        let Pending {
-            account,
-            index,
-            stale,
-            digest,
-            commits,
-        } = pending;
-        let entry = svc
-            .store
-            .lookup_index(&index)
-            .map_err(|e| internal(&e.to_string()))?
-            .ok_or_else(no_such_token)?;
-        let record = svc
-            .store
-            .record_by_key(&entry.key)
-            .map_err(|e| internal(&e.to_string()))?
-            .filter(|r| r.owner == account.name)
-            .ok_or_else(no_such_token)?;
-        let fresh = Arc::new(Snapshot::of(&record, commits));
-        if stale.is_some_and(|s| s.verifier == record.verifier) {
-            svc.verified.insert(index, Arc::clone(&fresh));
-            return Ok(Grant::new(account, fresh, index));
-        }
-        if tokens::scheme(&record.verifier) == Scheme::Interim {
-            let snapshot = self.load_imported(index, record, fresh, digest)?;
-            return Ok(Grant::new(account, snapshot, index));
-        }
-        // A turn under the daemon-wide limit (control requests share it).
-        let _turn = svc
-            .argon2_turn()
-            .await
-            .ok_or_else(|| internal("the Argon2 limiter is closed"))?;
-        // Another request may have verified this token while we waited.
-        if let Some(s) = svc.verified.get(&index)
-            && s.verifier == record.verifier
-            && s.generation == record.generation
-        {
-            return Ok(Grant::new(account, s, index));
-        }
-        let state = Arc::clone(svc);
-        let verifier = record.verifier.clone();
-        let ok = tokio::task::spawn_blocking(move || state.hasher.verify(&digest, &verifier))
-            .await
-            .map_err(|e| internal(&format!("argon2 task failed: {e}")))?;
-        if !ok {
-            logging::warn(&format!(
-                "token index matched but Argon2 verification failed for {}:{}",
-                record.owner, record.name
-            ));
-            return Err(no_such_token());
-        }
-        svc.verified.insert(index, Arc::clone(&fresh));
-        Ok(Grant::new(account, fresh, index))
-    }
-
-    /// An imported token still on its interim verifier: a keyed hash,
-    /// checked here in microseconds; once proven, its Argon2id verifier is
-    /// queued (see `upgrade`) and the verify goes on without waiting.
-    fn load_imported(
-        &self,
-        index: Index,
-        record: TokenRecord,
-        fresh: Arc<Snapshot>,
-        digest: Digest,
-    ) -> Result<Arc<Snapshot>, Refusal> {
-        if !self.state.pepper.check_interim(&digest, &record.verifier) {
-            logging::warn(&format!(
-                "token index matched but the interim verifier did not for {}:{}",
-                record.owner, record.name
-            ));
-            return Err(no_such_token());
-        }
-        self.state.verified.insert(index, Arc::clone(&fresh));
-        self.upgrades.queue(
-            Arc::clone(&self.state),
-            Job {
-                owner: record.owner,
-                name: record.name,
-                index,
-                generation: record.generation,
-                interim: record.verifier,
-                digest,
-            },
-        );
-        Ok(fresh)
     }
 }
 
